@@ -1,0 +1,154 @@
+//! Command-line types (clap derive) only; `plan` turns them into validated plans.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the run could not be done (bad lake, unreadable source, disk full...)
+  2  the run finished but some files or records failed (each is reported on stderr)
+ 64  invalid command line
+
+Examples:
+  sts-audit ingest sample-logs
+  sts-audit ingest /data/cloudtrail --lake /data/sts-lake --from -7d
+  sts-audit ingest AWSLogs/ --account 111122223333 --region us-east-1 --format json";
+
+#[derive(Debug, Parser)]
+#[command(name = "sts-audit", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read CloudTrail logs into the Parquet lake (incremental, deduplicated, crash-safe)
+    #[command(after_help = INGEST_HELP)]
+    Ingest(IngestArgs),
+}
+
+const INGEST_HELP: &str = "\
+SOURCE is a file or a folder, walked recursively. CloudTrail logs are recognised by content:
+{\"Records\":[...]} documents, bare arrays of records and NDJSON, gzipped or plain. Digest and
+Insight files and other files are skipped and counted. With the AWSLogs/... key layout, folders
+outside --from/--to, --account and --region are not even opened.
+
+Times: 2024-03-01 (a whole day; --to includes it), 2024-03-01T12:00:00Z, or relative: -7d, -12h,
+-30m, -2w, now.
+
+The lake: <lake>/events/account_id=<id>/date=<YYYY-MM-DD>/*.parquet, readable by DataFusion,
+DuckDB, Spark and Athena as it is. Records that cannot be read are kept in <lake>/_rejected/.
+
+Examples:
+  sts-audit ingest sample-logs
+  sts-audit ingest /data/cloudtrail --lake /data/sts-lake --from -7d
+  sts-audit ingest AWSLogs/ --account 111122223333 --region us-east-1 --format json
+
+Exit codes: 0 success, 1 run failed, 2 some files or records failed, 64 bad command line.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Log files or folders to read
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+
+    /// The lake folder
+    #[arg(long, env = "STS_AUDIT_LAKE", default_value = "sts-lake", value_name = "DIR")]
+    pub lake: PathBuf,
+
+    /// Only events at or after this time
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+
+    /// Only events before this time (a date includes that whole day)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
+
+    /// Only this recipient account (repeatable)
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Only this region (repeatable)
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Files decoded in parallel [default: number of CPUs]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Stop at the first file or record that fails
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Summary format
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+
+    /// Largest decompressed size of one file (suffixes K, M, G)
+    #[arg(long, default_value = "1G", value_name = "BYTES", value_parser = parse_size)]
+    pub max_file_size: u64,
+
+    /// Largest size of one record (AWS caps events at 256K)
+    #[arg(long, default_value = "1M", value_name = "BYTES", value_parser = parse_size)]
+    pub max_record_size: u64,
+
+    /// Memory for rows waiting to be written, shared by all jobs (suffixes K, M, G)
+    #[arg(long, default_value = "256M", value_name = "BYTES", value_parser = parse_size)]
+    pub buffer_size: u64,
+
+    /// No progress bar (it is never shown when stderr is not a terminal)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `1048576`, `512K`, `64M`, `1G` (binary units).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (use K, M or G)")),
+    };
+    let number: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size"))?;
+    number
+        .checked_mul(multiplier)
+        .filter(|size| *size > 0)
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

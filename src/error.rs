@@ -1,0 +1,75 @@
+//! Error types, one per layer. Each variant names the operation that failed and carries the
+//! path (or key) it failed on, so a message alone tells the user where to look.
+
+use std::path::PathBuf;
+
+/// Errors in turning command-line arguments into a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid time {value:?} for {flag}: {reason}")]
+    Time {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("--from {from} is after --to {to}")]
+    EmptyRange { from: String, to: String },
+    #[error("invalid account id {0:?}: expected 12 digits")]
+    Account(String),
+    #[error("source {path}: {source}")]
+    Source {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--jobs must be at least 1")]
+    Jobs,
+}
+
+/// Errors that stop an ingest run as a whole (a bad input file never does: it is counted).
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing Parquet {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("building record batch for {path}: {source}")]
+    Arrow {
+        path: PathBuf,
+        source: arrow::error::ArrowError,
+    },
+    #[error("lake {path} is in use by another ingest (lock held); try again when it finishes")]
+    Locked { path: PathBuf },
+    #[error("manifest {path} line {line}: {reason}")]
+    Manifest {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+impl SinkError {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| SinkError::Io { op, path, source }
+    }
+}
+
+/// Why one input file could not be read completely. Never fatal to the run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read: {0}")]
+    Read(String),
+    #[error("gzip stream damaged after {decompressed} bytes: {reason}")]
+    Gzip { decompressed: u64, reason: String },
+    #[error("decompressed size exceeds the cap of {cap} bytes (raise --max-file-size)")]
+    TooLarge { cap: u64 },
+    #[error("invalid JSON: {0}")]
+    Json(String),
+}

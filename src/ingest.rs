@@ -1,0 +1,470 @@
+//! Ingest orchestration: discover inputs, skip what the manifest says is done, decode files in
+//! parallel (one rayon thread per job, each with its own partition buffers), publish the manifest
+//! and the rejected-records log, and count everything. No format logic lives here.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::batch::col;
+use crate::decode::record::{RecordFields, to_row};
+use crate::decode::sts::is_credential_call;
+use crate::decode::time::date_of;
+use crate::decode::{Content, for_each_record, read_decompressed};
+use crate::error::{FileError, SinkError};
+use crate::plan::IngestPlan;
+use crate::sink::dedup::DedupIndex;
+use crate::sink::lake::Lake;
+use crate::sink::manifest::{Manifest, ManifestEntry, write_segment};
+use crate::sink::partition::{PartWriter, PartitionKey, Partitions};
+use crate::sink::rejected::RejectedLog;
+use crate::source::key::{Scope, TrailFolder};
+use crate::source::{SourceFile, local};
+
+/// At most this many failures are listed in the summary (all are printed to stderr and counted).
+const LISTED_FAILURES: usize = 1000;
+
+/// One problem with one input, as printed and as listed in the JSON summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub source: String,
+    pub reason: String,
+}
+
+/// What a run did, for people (text) and schedulers (JSON).
+#[derive(Debug, Default, Serialize)]
+pub struct IngestSummary {
+    pub run_id: String,
+    pub lake: String,
+    pub files_seen: u64,
+    pub files_ingested: u64,
+    pub files_partial: u64,
+    pub files_failed: u64,
+    pub files_skipped: u64,
+    pub files_unchanged: u64,
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    pub folders_pruned: u64,
+    pub records_read: u64,
+    pub records_written: u64,
+    pub duplicates_dropped: u64,
+    pub records_rejected: u64,
+    pub records_outside_scope: u64,
+    pub sts_records: u64,
+    pub bytes_in: u64,
+    pub bytes_decompressed: u64,
+    pub parquet_files_written: u64,
+    pub elapsed_seconds: f64,
+    pub records_per_second: f64,
+    pub mb_per_second: f64,
+    pub rejected_log: Option<String>,
+    pub stopped_early: bool,
+    pub failures: Vec<Failure>,
+}
+
+impl IngestSummary {
+    /// True when anything failed: the exit code is then 2.
+    pub fn has_failures(&self) -> bool {
+        self.files_failed + self.files_partial + self.records_rejected > 0 || !self.failures.is_empty()
+    }
+
+    fn fail(&mut self, source: &str, reason: String) {
+        if self.failures.len() < LISTED_FAILURES {
+            self.failures.push(Failure { source: source.to_owned(), reason });
+        }
+    }
+}
+
+/// How one file ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Ingested,
+    /// Some records read before damage; the damage is the reason.
+    Partial(String),
+    /// Damaged with nothing usable.
+    Failed(String),
+    /// Could not be opened or read: not recorded, so the next run tries again.
+    Unreadable(String),
+    Skipped(String),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    records: u64,
+    written: u64,
+    duplicates: u64,
+    rejected: u64,
+    outside_scope: u64,
+    sts: u64,
+    decompressed: u64,
+}
+
+struct FileOutcome {
+    file: usize,
+    status: Status,
+    counts: Counts,
+    first_rejection: Option<String>,
+    /// Reading stopped before the end of the file (--strict).
+    cut_short: bool,
+}
+
+/// State the workers share.
+struct Shared<'a> {
+    plan: &'a IngestPlan,
+    files: &'a [SourceFile],
+    next: AtomicUsize,
+    stop: AtomicBool,
+    index: DedupIndex,
+    rejected: RejectedLog,
+    progress: ProgressBar,
+    messages: Mutex<()>,
+}
+
+impl Shared<'_> {
+    fn say(&self, line: &str) {
+        let _guard = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
+        self.progress.suspend(|| eprintln!("sts-audit: {line}"));
+    }
+}
+
+/// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
+/// written (or read) ends the run with an error.
+pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
+    let started = Instant::now();
+    let run_id = run_id();
+    let lake = Lake::open_for_writing(&plan.lake)?;
+    let manifest = Manifest::load(&lake.manifest_dir())?;
+    let discovery = local::discover(&plan.sources, &plan.scope);
+    let mut summary = IngestSummary {
+        run_id: run_id.clone(),
+        lake: plan.lake.display().to_string(),
+        folders_pruned: discovery.pruned_folders as u64,
+        files_seen: discovery.files.len() as u64,
+        ..IngestSummary::default()
+    };
+    for (path, reason) in &discovery.errors {
+        eprintln!("sts-audit: {path}: {reason}");
+        summary.fail(path, reason.clone());
+    }
+    let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = discovery
+        .files
+        .into_iter()
+        .partition(|f| !manifest.is_done(&f.name, f.size, &f.modified.to_string()));
+    summary.files_unchanged = unchanged.len() as u64;
+
+    let shared = Shared {
+        plan,
+        files: &todo,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        index: DedupIndex::new(&lake.events_dir()),
+        rejected: RejectedLog::new(lake.rejected_dir(), &run_id),
+        progress: progress_bar(plan.progress, todo.iter().map(|f| f.size).sum()),
+        messages: Mutex::new(()),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs)
+        .thread_name(|i| format!("ingest-{i}"))
+        .build()
+        .map_err(|e| SinkError::Io { op: "starting workers for", path: plan.lake.clone(), source: std::io::Error::other(e) })?;
+    let events_dir = lake.events_dir();
+    let reports = pool.broadcast(|ctx| worker(&shared, ctx.index(), &events_dir, &run_id));
+    shared.progress.finish_and_clear();
+
+    let mut outcomes = Vec::new();
+    for report in reports {
+        let (files_written, worker_outcomes) = report?;
+        summary.parquet_files_written += files_written as u64;
+        outcomes.extend(worker_outcomes);
+    }
+    summary.stopped_early = shared.stop.load(Ordering::Relaxed);
+    let rejected_log = shared.rejected.finish()?;
+    summary.rejected_log = rejected_log.map(|p| p.display().to_string());
+    let entries = tally(&mut summary, &todo, outcomes, &run_id);
+    write_segment(&lake.manifest_dir(), &run_id, &entries)?;
+    finish_rates(&mut summary, started.elapsed());
+    Ok(summary)
+}
+
+/// One job: takes files until there are none left, then writes out what it buffered.
+fn worker(shared: &Shared, worker: usize, events_dir: &std::path::Path, run_id: &str) -> Result<(usize, Vec<FileOutcome>), SinkError> {
+    let writer = PartWriter { events_dir: events_dir.to_path_buf(), run_id: run_id.to_owned(), worker, written: 0 };
+    let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
+    let mut buf = Vec::new();
+    let mut outcomes = Vec::new();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        let Some(file) = shared.files.get(index) else { break };
+        let outcome = process_file(index, file, shared, &mut parts, &mut buf)?;
+        report_outcome(shared, file, &outcome);
+        if shared.plan.strict && is_failure(&outcome) {
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+        shared.progress.inc(file.size);
+        outcomes.push(outcome);
+    }
+    // Give the decompression buffer back before the final writes need memory.
+    drop(buf);
+    Ok((parts.flush_all()?, outcomes))
+}
+
+fn is_failure(outcome: &FileOutcome) -> bool {
+    let bad_status = matches!(outcome.status, Status::Partial(_) | Status::Failed(_) | Status::Unreadable(_));
+    bad_status || outcome.counts.rejected > 0
+}
+
+fn process_file(index: usize, file: &SourceFile, shared: &Shared, parts: &mut Partitions, buf: &mut Vec<u8>) -> Result<FileOutcome, SinkError> {
+    let mut outcome = FileOutcome { file: index, status: Status::Ingested, counts: Counts::default(), first_rejection: None, cut_short: false };
+    if let Some(reason) = skipped_by_path(file) {
+        outcome.status = Status::Skipped(reason.to_owned());
+        return Ok(outcome);
+    }
+    let input = match File::open(&file.path) {
+        Ok(input) => input,
+        Err(error) => {
+            outcome.status = Status::Unreadable(FileError::Read(error.to_string()).to_string());
+            return Ok(outcome);
+        }
+    };
+    let bytes = read_decompressed(input, shared.plan.max_file_bytes, buf);
+    if let Some(FileError::Read(reason)) = &bytes.damage {
+        outcome.status = Status::Unreadable(reason.clone());
+        return Ok(outcome);
+    }
+    outcome.counts.decompressed = buf.len() as u64;
+    let mut records = RecordSink { file, shared, parts, last: None, counts: &mut outcome.counts, first_rejection: None, error: None, cut_short: false };
+    let parsed = for_each_record(buf, |record| records.take(record));
+    let cut_short = records.cut_short;
+    let first_rejection = records.first_rejection.take();
+    if let Some(error) = records.error.take() {
+        return Err(error);
+    }
+    outcome.first_rejection = first_rejection;
+    outcome.cut_short = cut_short;
+    let damage = bytes.damage.or(parsed.error).map(|e| e.to_string());
+    outcome.status = match (parsed.content, damage) {
+        (Content::Records, None) => Status::Ingested,
+        (Content::Records, Some(reason)) if parsed.records > 0 => Status::Partial(reason),
+        (_, Some(reason)) => Status::Failed(reason),
+        (Content::Digest, None) => Status::Skipped("CloudTrail-Digest file".into()),
+        (Content::Insight, None) => Status::Skipped("CloudTrail-Insight file".into()),
+        (Content::NotCloudTrail(reason), None) => Status::Skipped(format!("not a CloudTrail log: {reason}")),
+    };
+    Ok(outcome)
+}
+
+fn skipped_by_path(file: &SourceFile) -> Option<&'static str> {
+    match file.key.as_ref().and_then(|k| k.folder) {
+        Some(TrailFolder::Digest) => Some("CloudTrail-Digest file"),
+        Some(TrailFolder::Insight) => Some("CloudTrail-Insight file"),
+        _ => None,
+    }
+}
+
+/// Takes the records of one file: row, scope, dedup, buffer.
+struct RecordSink<'s, 'a> {
+    file: &'a SourceFile,
+    shared: &'a Shared<'a>,
+    parts: &'s mut Partitions,
+    /// The partition of the previous record: consecutive records nearly always share it.
+    last: Option<PartitionKey>,
+    counts: &'s mut Counts,
+    first_rejection: Option<String>,
+    error: Option<SinkError>,
+    cut_short: bool,
+}
+
+impl RecordSink<'_, '_> {
+    /// Returns false to stop reading the file (a fatal sink error, or --strict).
+    fn take(&mut self, record: &RecordFields) -> bool {
+        self.counts.records += 1;
+        match self.store(record) {
+            Ok(keep_going) => {
+                self.cut_short |= !keep_going;
+                keep_going
+            }
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    fn store(&mut self, record: &RecordFields) -> Result<bool, SinkError> {
+        let row = match to_row(record, &self.file.name, &self.shared.plan.limits) {
+            Ok(row) => row,
+            Err(rejection) => {
+                self.counts.rejected += 1;
+                self.shared.rejected.add(&self.file.name, &rejection.0, &record.to_json())?;
+                self.first_rejection.get_or_insert(rejection.0);
+                return Ok(!self.shared.plan.strict);
+            }
+        };
+        let Some(time) = row.event_time() else { return Ok(true) };
+        if !in_scope(&self.shared.plan.scope, time, &row) {
+            self.counts.outside_scope += 1;
+            return Ok(true);
+        }
+        let recipient = row.text(col::RECIPIENT_ACCOUNT_ID);
+        let key_account = self.file.key.as_ref().and_then(|k| k.account.as_deref());
+        let Some(date) = date_of(time) else { return Ok(true) };
+        let partition = PartitionKey::new(recipient, key_account, date);
+        if self.last.as_ref() != Some(&partition) {
+            self.shared.index.ensure_loaded(&partition)?;
+            self.last = Some(partition.clone());
+        }
+        let event_id = row.text(col::EVENT_ID).unwrap_or_default();
+        if !self.shared.index.insert_key(event_id, recipient) {
+            self.counts.duplicates += 1;
+            return Ok(true);
+        }
+        if is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME)) {
+            self.counts.sts += 1;
+        }
+        self.parts.append(&partition, &row)?;
+        self.counts.written += 1;
+        Ok(true)
+    }
+}
+
+fn in_scope(scope: &Scope, time: i64, row: &crate::batch::Row) -> bool {
+    let listed = |list: &[String], value: Option<&str>| list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v));
+    scope.from.is_none_or(|from| time >= from)
+        && scope.to.is_none_or(|to| time < to)
+        && listed(&scope.accounts, row.text(col::RECIPIENT_ACCOUNT_ID))
+        && listed(&scope.regions, row.text(col::AWS_REGION))
+}
+
+fn report_outcome(shared: &Shared, file: &SourceFile, outcome: &FileOutcome) {
+    let name = &file.name;
+    match &outcome.status {
+        Status::Partial(reason) => {
+            shared.say(&format!("{name}: partial, kept {} records read before the damage: {reason}", outcome.counts.records))
+        }
+        Status::Failed(reason) | Status::Unreadable(reason) => shared.say(&format!("{name}: {reason}")),
+        Status::Ingested | Status::Skipped(_) => {}
+    }
+    if let Some(reason) = &outcome.first_rejection {
+        let count = outcome.counts.rejected;
+        shared.say(&format!("{name}: {count} record(s) rejected and kept in _rejected/ (first: {reason})"));
+    }
+}
+
+/// Adds the outcomes to the summary; returns the manifest entries of the finished inputs.
+fn tally(summary: &mut IngestSummary, files: &[SourceFile], mut outcomes: Vec<FileOutcome>, run_id: &str) -> Vec<ManifestEntry> {
+    outcomes.sort_by_key(|o| o.file);
+    let mut entries = Vec::new();
+    for outcome in outcomes {
+        let file = &files[outcome.file];
+        let counts = outcome.counts;
+        summary.records_read += counts.records;
+        summary.records_written += counts.written;
+        summary.duplicates_dropped += counts.duplicates;
+        summary.records_rejected += counts.rejected;
+        summary.records_outside_scope += counts.outside_scope;
+        summary.sts_records += counts.sts;
+        summary.bytes_in += file.size;
+        summary.bytes_decompressed += counts.decompressed;
+        if let Some(reason) = &outcome.first_rejection {
+            summary.fail(&file.name, format!("{} record(s) rejected (first: {reason})", counts.rejected));
+        }
+        let status = match &outcome.status {
+            Status::Ingested => {
+                summary.files_ingested += 1;
+                "ingested"
+            }
+            Status::Partial(reason) => {
+                summary.files_partial += 1;
+                summary.fail(&file.name, format!("partial: {reason}"));
+                "partial"
+            }
+            Status::Failed(reason) | Status::Unreadable(reason) => {
+                summary.files_failed += 1;
+                summary.fail(&file.name, reason.clone());
+                "failed"
+            }
+            Status::Skipped(reason) => {
+                summary.files_skipped += 1;
+                let category = reason.split(':').next().unwrap_or(reason).to_owned();
+                *summary.skipped_by_reason.entry(category).or_default() += 1;
+                "skipped"
+            }
+        };
+        // A file is done for good only when nothing in it was left out by this run's scope and
+        // its failure is about its content (an unreadable file is tried again next time).
+        let finished = counts.outside_scope == 0 && !matches!(outcome.status, Status::Unreadable(_));
+        if finished && !outcome.cut_short {
+            entries.push(ManifestEntry {
+                source: file.name.clone(),
+                size: file.size,
+                modified: file.modified.to_string(),
+                status: status.to_owned(),
+                records: counts.records,
+                run: run_id.to_owned(),
+            });
+        }
+    }
+    entries
+}
+
+fn finish_rates(summary: &mut IngestSummary, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    summary.elapsed_seconds = (seconds * 1000.0).round() / 1000.0;
+    summary.records_per_second = (summary.records_read as f64 / seconds).round();
+    summary.mb_per_second = ((summary.bytes_decompressed as f64 / 1e6 / seconds) * 10.0).round() / 10.0;
+}
+
+fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
+    let target = if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
+    let style = ProgressStyle::with_template("{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
+}
+
+/// `20240301T120000Z-1a2b3c`: sorts by time, unique across concurrent processes.
+fn run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xff_ffff;
+    format!("{}-{salt:06x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// The human summary printed at the end of a run.
+pub fn render_text(summary: &IngestSummary) -> String {
+    let s = summary;
+    let mut out = format!(
+        "ingested {} files into {}: {} ingested, {} partial, {} failed, {} skipped, {} unchanged since the last run\n",
+        s.files_seen, s.lake, s.files_ingested, s.files_partial, s.files_failed, s.files_skipped, s.files_unchanged
+    );
+    for (reason, count) in &s.skipped_by_reason {
+        out += &format!("  skipped  {count} {reason}\n");
+    }
+    out += &format!(
+        "  records  {} read, {} written, {} duplicates dropped, {} rejected, {} outside scope, {} STS credential calls\n",
+        s.records_read, s.records_written, s.duplicates_dropped, s.records_rejected, s.records_outside_scope, s.sts_records
+    );
+    out += &format!(
+        "  bytes    {:.1} MB in, {:.1} MB decompressed, {} Parquet files written, {} folders pruned\n",
+        s.bytes_in as f64 / 1e6,
+        s.bytes_decompressed as f64 / 1e6,
+        s.parquet_files_written,
+        s.folders_pruned
+    );
+    out += &format!(
+        "  speed    {:.2} s, {:.0} records/s, {:.1} MB/s\n",
+        s.elapsed_seconds, s.records_per_second, s.mb_per_second
+    );
+    if let Some(path) = &s.rejected_log {
+        out += &format!("  rejected records kept in {path}\n");
+    }
+    if s.stopped_early {
+        out += "  stopped at the first failure (--strict)\n";
+    }
+    out
+}
+

@@ -1,0 +1,21 @@
+//! sts-audit: who assumed which IAM roles, from which source IPs, for how long, from CloudTrail logs.
+//!
+//! The code follows the data:
+//!
+//! ```text
+//! source (local walk)  ->  decode (gzip -> JSON -> typed record, STS fields)
+//!   ->  batch (Arrow builders)  ->  sink (partitioned Parquet + manifest + dedup index)
+//! ```
+//!
+//! `ingest` orchestrates those stages; `rebuild` is the inverse of `decode` + `batch` and proves
+//! that nothing but the live session token is lost on the way into the lake.
+
+pub mod batch;
+pub mod cli;
+pub mod decode;
+pub mod error;
+pub mod ingest;
+pub mod plan;
+pub mod rebuild;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,135 @@
+//! Parsed arguments into validated plans: time ranges resolved, accounts checked, sources found.
+//! Nothing below this module sees clap types.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::cli::{IngestArgs, SummaryFormat};
+use crate::decode::record::RecordLimits;
+use crate::decode::time::parse_event_time;
+use crate::error::PlanError;
+use crate::sink::partition::is_account_id;
+use crate::source::key::Scope;
+
+/// Everything an ingest run needs to know.
+#[derive(Debug, Clone)]
+pub struct IngestPlan {
+    pub sources: Vec<PathBuf>,
+    pub lake: PathBuf,
+    pub scope: Scope,
+    pub jobs: usize,
+    pub strict: bool,
+    pub format: SummaryFormat,
+    pub max_file_bytes: u64,
+    pub limits: RecordLimits,
+    pub buffer_bytes: usize,
+    pub progress: bool,
+}
+
+impl IngestPlan {
+    pub fn from_args(args: &IngestArgs, now: DateTime<Utc>) -> Result<IngestPlan, PlanError> {
+        let from = args.from.as_deref().map(|t| parse_bound("--from", t, now, false)).transpose()?;
+        let to = args.to.as_deref().map(|t| parse_bound("--to", t, now, true)).transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(PlanError::EmptyRange {
+                from: args.from.clone().unwrap_or_default(),
+                to: args.to.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(bad) = args.accounts.iter().find(|a| !is_account_id(a)) {
+            return Err(PlanError::Account(bad.clone()));
+        }
+        for source in &args.sources {
+            std::fs::metadata(source).map_err(|source_error| PlanError::Source {
+                path: source.clone(),
+                source: source_error,
+            })?;
+        }
+        let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if jobs == 0 {
+            return Err(PlanError::Jobs);
+        }
+        Ok(IngestPlan {
+            sources: args.sources.clone(),
+            lake: args.lake.clone(),
+            scope: Scope { from, to, accounts: args.accounts.clone(), regions: args.regions.clone() },
+            jobs,
+            strict: args.strict,
+            format: args.format,
+            max_file_bytes: args.max_file_size,
+            limits: RecordLimits {
+                max_record_bytes: usize::try_from(args.max_record_size).unwrap_or(usize::MAX),
+                ..RecordLimits::default()
+            },
+            buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
+            progress: !args.quiet,
+        })
+    }
+}
+
+/// A time bound in microseconds UTC. A bare date is the start of that day, or for an end bound
+/// (`end_of_day`) the start of the next, so `--to 2024-03-01` includes March 1st.
+pub fn parse_bound(flag: &'static str, text: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, PlanError> {
+    let error = |reason: &str| PlanError::Time { flag, value: text.to_owned(), reason: reason.to_owned() };
+    let text = text.trim();
+    if text == "now" {
+        return Ok(now.timestamp_micros());
+    }
+    if let Some(ago) = parse_relative(text) {
+        let ago = ago.ok_or_else(|| error("relative time out of range"))?;
+        return Ok((now - ago).timestamp_micros());
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let date = if end_of_day { date.succ_opt().ok_or_else(|| error("date out of range"))? } else { date };
+        return date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_micros())
+            .ok_or_else(|| error("date out of range"));
+    }
+    parse_event_time(text).ok_or_else(|| error("expected YYYY-MM-DD, an RFC 3339 time, now, or -7d/-12h/-30m/-2w"))
+}
+
+/// `-7d`, `12h`, `-30m`, `-2w`: Some(None) when the number overflows, None when not relative.
+fn parse_relative(text: &str) -> Option<Option<Duration>> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let unit = body.chars().last()?;
+    let number: i64 = body[..body.len() - unit.len_utf8()].parse().ok()?;
+    Some(match unit {
+        'w' => Duration::try_weeks(number),
+        'd' => Duration::try_days(number),
+        'h' => Duration::try_hours(number),
+        'm' => Duration::try_minutes(number),
+        's' => Duration::try_seconds(number),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds() {
+        let now = DateTime::parse_from_rfc3339("2024-03-10T12:00:00Z").unwrap().with_timezone(&Utc);
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros();
+        let cases = [
+            ("2024-03-01", false, at("2024-03-01T00:00:00Z")),
+            ("2024-03-01", true, at("2024-03-02T00:00:00Z")),
+            ("2024-03-01T05:06:07Z", true, at("2024-03-01T05:06:07Z")),
+            ("-7d", false, at("2024-03-03T12:00:00Z")),
+            ("-12h", false, at("2024-03-10T00:00:00Z")),
+            ("30m", false, at("2024-03-10T11:30:00Z")),
+            ("-2w", false, at("2024-02-25T12:00:00Z")),
+            ("now", true, at("2024-03-10T12:00:00Z")),
+        ];
+        for (text, end, expected) in cases {
+            assert_eq!(parse_bound("--from", text, now, end).unwrap(), expected, "{text}");
+        }
+        for bad in ["yesterday", "-7x", "2024-13-01", ""] {
+            assert!(parse_bound("--from", bad, now, false).is_err(), "{bad}");
+        }
+    }
+}

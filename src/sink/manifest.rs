@@ -1,0 +1,131 @@
+//! Which inputs are already in the lake. Each run appends one segment file, published
+//! atomically after all of that run's data files are: a run killed before then leaves no segment,
+//! and the next run reads its inputs again (dedup drops what had been written).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::lake::publish;
+use crate::error::SinkError;
+
+/// One input that needs no reading again while its size and modification time stay the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Absolute path (or, later, `s3://bucket/key`).
+    pub source: String,
+    pub size: u64,
+    /// Nanoseconds since the epoch (or an ETag for objects).
+    pub modified: String,
+    /// `ingested`, `partial`, `failed` (damaged content) or `skipped` (not a CloudTrail log).
+    pub status: String,
+    pub records: u64,
+    pub run: String,
+}
+
+/// The union of all segments: the latest entry for each source.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    entries: HashMap<String, ManifestEntry>,
+}
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Result<Manifest, SinkError> {
+        let mut names: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        let mut manifest = Manifest::default();
+        for path in names {
+            manifest.read_segment(&path)?;
+        }
+        Ok(manifest)
+    }
+
+    fn read_segment(&mut self, path: &Path) -> Result<(), SinkError> {
+        let file = std::fs::File::open(path).map_err(SinkError::io("opening", path))?;
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(SinkError::io("reading", path))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let entry: ManifestEntry = serde_json::from_str(&line).map_err(|e| SinkError::Manifest {
+                path: path.to_path_buf(),
+                line: index + 1,
+                reason: e.to_string(),
+            })?;
+            self.entries.insert(entry.source.clone(), entry);
+        }
+        Ok(())
+    }
+
+    /// True when `source` was finished by an earlier run and has not changed since.
+    pub fn is_done(&self, source: &str, size: u64, modified: &str) -> bool {
+        self.entries
+            .get(source)
+            .is_some_and(|e| e.size == size && e.modified == modified)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Publishes this run's segment (nothing when there is nothing to record).
+pub fn write_segment(dir: &Path, run_id: &str, entries: &[ManifestEntry]) -> Result<(), SinkError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let name = format!("run-{run_id}.jsonl");
+    publish(dir, &name, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        for entry in entries {
+            let line = serde_json::to_string(entry).map_err(|e| SinkError::Manifest {
+                path: dir.join(&name),
+                line: 0,
+                reason: e.to_string(),
+            })?;
+            writeln!(out, "{line}").map_err(SinkError::io("writing", dir.join(&name)))?;
+        }
+        out.flush().map_err(SinkError::io("writing", dir.join(&name)))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_round_trip_and_later_runs_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |run: &str, size| ManifestEntry {
+            source: "/logs/a.json.gz".into(),
+            size,
+            modified: "1".into(),
+            status: "ingested".into(),
+            records: 3,
+            run: run.into(),
+        };
+        write_segment(dir.path(), "20240101T000000Z-1", &[entry("1", 10)]).unwrap();
+        write_segment(dir.path(), "20240102T000000Z-1", &[entry("2", 20)]).unwrap();
+        write_segment(dir.path(), "20240103T000000Z-1", &[]).unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap();
+        assert_eq!(manifest.len(), 1);
+        assert!(manifest.is_done("/logs/a.json.gz", 20, "1"));
+        assert!(!manifest.is_done("/logs/a.json.gz", 10, "1"), "the file changed since");
+        assert!(!manifest.is_done("/logs/b.json.gz", 20, "1"));
+    }
+}
