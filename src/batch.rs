@@ -215,9 +215,9 @@ impl ColumnBuilder {
             Kind::Text => ColumnBuilder::Text(StringBuilder::new()),
             Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
             Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
-            Kind::Time => ColumnBuilder::Time(
-                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            ),
+            Kind::Time => {
+                ColumnBuilder::Time(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
         }
     }
 

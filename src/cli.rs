@@ -62,7 +62,12 @@ pub struct IngestArgs {
     pub sources: Vec<PathBuf>,
 
     /// The lake folder
-    #[arg(long, env = "STS_AUDIT_LAKE", default_value = "sts-lake", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "STS_AUDIT_LAKE",
+        default_value = "sts-lake",
+        value_name = "DIR"
+    )]
     pub lake: PathBuf,
 
     /// Only events at or after this time
@@ -102,7 +107,7 @@ pub struct IngestArgs {
     pub max_record_size: u64,
 
     /// Memory for rows waiting to be written, shared by all jobs (suffixes K, M, G)
-    #[arg(long, default_value = "256M", value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, default_value = "128M", value_name = "BYTES", value_parser = parse_size)]
     pub buffer_size: u64,
 
     /// No progress bar (it is never shown when stderr is not a terminal)
@@ -124,7 +129,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "G" => 1 << 30,
         other => return Err(format!("unknown size unit {other:?} (use K, M or G)")),
     };
-    let number: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size"))?;
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size"))?;
     number
         .checked_mul(multiplier)
         .filter(|size| *size > 0)

@@ -69,12 +69,16 @@ pub struct IngestSummary {
 impl IngestSummary {
     /// True when anything failed: the exit code is then 2.
     pub fn has_failures(&self) -> bool {
-        self.files_failed + self.files_partial + self.records_rejected > 0 || !self.failures.is_empty()
+        self.files_failed + self.files_partial + self.records_rejected > 0
+            || !self.failures.is_empty()
     }
 
     fn fail(&mut self, source: &str, reason: String) {
         if self.failures.len() < LISTED_FAILURES {
-            self.failures.push(Failure { source: source.to_owned(), reason });
+            self.failures.push(Failure {
+                source: source.to_owned(),
+                reason,
+            });
         }
     }
 }
@@ -170,7 +174,11 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         .num_threads(plan.jobs)
         .thread_name(|i| format!("ingest-{i}"))
         .build()
-        .map_err(|e| SinkError::Io { op: "starting workers for", path: plan.lake.clone(), source: std::io::Error::other(e) })?;
+        .map_err(|e| SinkError::Io {
+            op: "starting workers for",
+            path: plan.lake.clone(),
+            source: std::io::Error::other(e),
+        })?;
     let events_dir = lake.events_dir();
     let reports = pool.broadcast(|ctx| worker(&shared, ctx.index(), &events_dir, &run_id));
     shared.progress.finish_and_clear();
@@ -191,14 +199,26 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
 }
 
 /// One job: takes files until there are none left, then writes out what it buffered.
-fn worker(shared: &Shared, worker: usize, events_dir: &std::path::Path, run_id: &str) -> Result<(usize, Vec<FileOutcome>), SinkError> {
-    let writer = PartWriter { events_dir: events_dir.to_path_buf(), run_id: run_id.to_owned(), worker, written: 0 };
+fn worker(
+    shared: &Shared,
+    worker: usize,
+    events_dir: &std::path::Path,
+    run_id: &str,
+) -> Result<(usize, Vec<FileOutcome>), SinkError> {
+    let writer = PartWriter {
+        events_dir: events_dir.to_path_buf(),
+        run_id: run_id.to_owned(),
+        worker,
+        written: 0,
+    };
     let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
     let mut buf = Vec::new();
     let mut outcomes = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
-        let Some(file) = shared.files.get(index) else { break };
+        let Some(file) = shared.files.get(index) else {
+            break;
+        };
         let outcome = process_file(index, file, shared, &mut parts, &mut buf)?;
         report_outcome(shared, file, &outcome);
         if shared.plan.strict && is_failure(&outcome) {
@@ -213,12 +233,27 @@ fn worker(shared: &Shared, worker: usize, events_dir: &std::path::Path, run_id: 
 }
 
 fn is_failure(outcome: &FileOutcome) -> bool {
-    let bad_status = matches!(outcome.status, Status::Partial(_) | Status::Failed(_) | Status::Unreadable(_));
+    let bad_status = matches!(
+        outcome.status,
+        Status::Partial(_) | Status::Failed(_) | Status::Unreadable(_)
+    );
     bad_status || outcome.counts.rejected > 0
 }
 
-fn process_file(index: usize, file: &SourceFile, shared: &Shared, parts: &mut Partitions, buf: &mut Vec<u8>) -> Result<FileOutcome, SinkError> {
-    let mut outcome = FileOutcome { file: index, status: Status::Ingested, counts: Counts::default(), first_rejection: None, cut_short: false };
+fn process_file(
+    index: usize,
+    file: &SourceFile,
+    shared: &Shared,
+    parts: &mut Partitions,
+    buf: &mut Vec<u8>,
+) -> Result<FileOutcome, SinkError> {
+    let mut outcome = FileOutcome {
+        file: index,
+        status: Status::Ingested,
+        counts: Counts::default(),
+        first_rejection: None,
+        cut_short: false,
+    };
     if let Some(reason) = skipped_by_path(file) {
         outcome.status = Status::Skipped(reason.to_owned());
         return Ok(outcome);
@@ -236,7 +271,16 @@ fn process_file(index: usize, file: &SourceFile, shared: &Shared, parts: &mut Pa
         return Ok(outcome);
     }
     outcome.counts.decompressed = buf.len() as u64;
-    let mut records = RecordSink { file, shared, parts, last: None, counts: &mut outcome.counts, first_rejection: None, error: None, cut_short: false };
+    let mut records = RecordSink {
+        file,
+        shared,
+        parts,
+        last: None,
+        counts: &mut outcome.counts,
+        first_rejection: None,
+        error: None,
+        cut_short: false,
+    };
     let parsed = for_each_record(buf, |record| records.take(record));
     let cut_short = records.cut_short;
     let first_rejection = records.first_rejection.take();
@@ -252,7 +296,9 @@ fn process_file(index: usize, file: &SourceFile, shared: &Shared, parts: &mut Pa
         (_, Some(reason)) => Status::Failed(reason),
         (Content::Digest, None) => Status::Skipped("CloudTrail-Digest file".into()),
         (Content::Insight, None) => Status::Skipped("CloudTrail-Insight file".into()),
-        (Content::NotCloudTrail(reason), None) => Status::Skipped(format!("not a CloudTrail log: {reason}")),
+        (Content::NotCloudTrail(reason), None) => {
+            Status::Skipped(format!("not a CloudTrail log: {reason}"))
+        }
     };
     Ok(outcome)
 }
@@ -299,19 +345,25 @@ impl RecordSink<'_, '_> {
             Ok(row) => row,
             Err(rejection) => {
                 self.counts.rejected += 1;
-                self.shared.rejected.add(&self.file.name, &rejection.0, &record.to_json())?;
+                self.shared
+                    .rejected
+                    .add(&self.file.name, &rejection.0, &record.to_json())?;
                 self.first_rejection.get_or_insert(rejection.0);
                 return Ok(!self.shared.plan.strict);
             }
         };
-        let Some(time) = row.event_time() else { return Ok(true) };
+        let Some(time) = row.event_time() else {
+            return Ok(true);
+        };
         if !in_scope(&self.shared.plan.scope, time, &row) {
             self.counts.outside_scope += 1;
             return Ok(true);
         }
         let recipient = row.text(col::RECIPIENT_ACCOUNT_ID);
         let key_account = self.file.key.as_ref().and_then(|k| k.account.as_deref());
-        let Some(date) = date_of(time) else { return Ok(true) };
+        let Some(date) = date_of(time) else {
+            return Ok(true);
+        };
         let partition = PartitionKey::new(recipient, key_account, date);
         if self.last.as_ref() != Some(&partition) {
             self.shared.index.ensure_loaded(&partition)?;
@@ -332,7 +384,9 @@ impl RecordSink<'_, '_> {
 }
 
 fn in_scope(scope: &Scope, time: i64, row: &crate::batch::Row) -> bool {
-    let listed = |list: &[String], value: Option<&str>| list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v));
+    let listed = |list: &[String], value: Option<&str>| {
+        list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+    };
     scope.from.is_none_or(|from| time >= from)
         && scope.to.is_none_or(|to| time < to)
         && listed(&scope.accounts, row.text(col::RECIPIENT_ACCOUNT_ID))
@@ -342,20 +396,30 @@ fn in_scope(scope: &Scope, time: i64, row: &crate::batch::Row) -> bool {
 fn report_outcome(shared: &Shared, file: &SourceFile, outcome: &FileOutcome) {
     let name = &file.name;
     match &outcome.status {
-        Status::Partial(reason) => {
-            shared.say(&format!("{name}: partial, kept {} records read before the damage: {reason}", outcome.counts.records))
+        Status::Partial(reason) => shared.say(&format!(
+            "{name}: partial, kept {} records read before the damage: {reason}",
+            outcome.counts.records
+        )),
+        Status::Failed(reason) | Status::Unreadable(reason) => {
+            shared.say(&format!("{name}: {reason}"))
         }
-        Status::Failed(reason) | Status::Unreadable(reason) => shared.say(&format!("{name}: {reason}")),
         Status::Ingested | Status::Skipped(_) => {}
     }
     if let Some(reason) = &outcome.first_rejection {
         let count = outcome.counts.rejected;
-        shared.say(&format!("{name}: {count} record(s) rejected and kept in _rejected/ (first: {reason})"));
+        shared.say(&format!(
+            "{name}: {count} record(s) rejected and kept in _rejected/ (first: {reason})"
+        ));
     }
 }
 
 /// Adds the outcomes to the summary; returns the manifest entries of the finished inputs.
-fn tally(summary: &mut IngestSummary, files: &[SourceFile], mut outcomes: Vec<FileOutcome>, run_id: &str) -> Vec<ManifestEntry> {
+fn tally(
+    summary: &mut IngestSummary,
+    files: &[SourceFile],
+    mut outcomes: Vec<FileOutcome>,
+    run_id: &str,
+) -> Vec<ManifestEntry> {
     outcomes.sort_by_key(|o| o.file);
     let mut entries = Vec::new();
     for outcome in outcomes {
@@ -370,7 +434,10 @@ fn tally(summary: &mut IngestSummary, files: &[SourceFile], mut outcomes: Vec<Fi
         summary.bytes_in += file.size;
         summary.bytes_decompressed += counts.decompressed;
         if let Some(reason) = &outcome.first_rejection {
-            summary.fail(&file.name, format!("{} record(s) rejected (first: {reason})", counts.rejected));
+            summary.fail(
+                &file.name,
+                format!("{} record(s) rejected (first: {reason})", counts.rejected),
+            );
         }
         let status = match &outcome.status {
             Status::Ingested => {
@@ -396,7 +463,8 @@ fn tally(summary: &mut IngestSummary, files: &[SourceFile], mut outcomes: Vec<Fi
         };
         // A file is done for good only when nothing in it was left out by this run's scope and
         // its failure is about its content (an unreadable file is tried again next time).
-        let finished = counts.outside_scope == 0 && !matches!(outcome.status, Status::Unreadable(_));
+        let finished =
+            counts.outside_scope == 0 && !matches!(outcome.status, Status::Unreadable(_));
         if finished && !outcome.cut_short {
             entries.push(ManifestEntry {
                 source: file.name.clone(),
@@ -415,14 +483,21 @@ fn finish_rates(summary: &mut IngestSummary, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     summary.elapsed_seconds = (seconds * 1000.0).round() / 1000.0;
     summary.records_per_second = (summary.records_read as f64 / seconds).round();
-    summary.mb_per_second = ((summary.bytes_decompressed as f64 / 1e6 / seconds) * 10.0).round() / 10.0;
+    summary.mb_per_second =
+        ((summary.bytes_decompressed as f64 / 1e6 / seconds) * 10.0).round() / 10.0;
 }
 
 fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
-    let target = if enabled { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let target = if enabled {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
     let bar = ProgressBar::with_draw_target(Some(total_bytes), target);
-    let style = ProgressStyle::with_template("{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template(
+        "{spinner} ingest [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style.progress_chars("=> "));
     bar
 }
@@ -438,15 +513,26 @@ fn run_id() -> String {
 pub fn render_text(summary: &IngestSummary) -> String {
     let s = summary;
     let mut out = format!(
-        "ingested {} files into {}: {} ingested, {} partial, {} failed, {} skipped, {} unchanged since the last run\n",
-        s.files_seen, s.lake, s.files_ingested, s.files_partial, s.files_failed, s.files_skipped, s.files_unchanged
+        "{} files seen, lake {}: {} ingested, {} partial, {} failed, {} skipped, {} unchanged since the last run\n",
+        s.files_seen,
+        s.lake,
+        s.files_ingested,
+        s.files_partial,
+        s.files_failed,
+        s.files_skipped,
+        s.files_unchanged
     );
     for (reason, count) in &s.skipped_by_reason {
         out += &format!("  skipped  {count} {reason}\n");
     }
     out += &format!(
         "  records  {} read, {} written, {} duplicates dropped, {} rejected, {} outside scope, {} STS credential calls\n",
-        s.records_read, s.records_written, s.duplicates_dropped, s.records_rejected, s.records_outside_scope, s.sts_records
+        s.records_read,
+        s.records_written,
+        s.duplicates_dropped,
+        s.records_rejected,
+        s.records_outside_scope,
+        s.sts_records
     );
     out += &format!(
         "  bytes    {:.1} MB in, {:.1} MB decompressed, {} Parquet files written, {} folders pruned\n",
@@ -467,4 +553,3 @@ pub fn render_text(summary: &IngestSummary) -> String {
     }
     out
 }
-

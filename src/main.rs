@@ -44,7 +44,11 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         SummaryFormat::Json => serde_json::to_string_pretty(&summary)? + "\n",
     };
     print_stdout(&text)?;
-    Ok(ExitCode::from(if summary.has_failures() { EXIT_PARTIAL } else { 0 }))
+    Ok(ExitCode::from(if summary.has_failures() {
+        EXIT_PARTIAL
+    } else {
+        0
+    }))
 }
 
 /// Writes to stdout; a reader that went away (broken pipe) is not an error.

@@ -29,8 +29,16 @@ pub struct IngestPlan {
 
 impl IngestPlan {
     pub fn from_args(args: &IngestArgs, now: DateTime<Utc>) -> Result<IngestPlan, PlanError> {
-        let from = args.from.as_deref().map(|t| parse_bound("--from", t, now, false)).transpose()?;
-        let to = args.to.as_deref().map(|t| parse_bound("--to", t, now, true)).transpose()?;
+        let from = args
+            .from
+            .as_deref()
+            .map(|t| parse_bound("--from", t, now, false))
+            .transpose()?;
+        let to = args
+            .to
+            .as_deref()
+            .map(|t| parse_bound("--to", t, now, true))
+            .transpose()?;
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
         {
@@ -48,14 +56,21 @@ impl IngestPlan {
                 source: source_error,
             })?;
         }
-        let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if jobs == 0 {
             return Err(PlanError::Jobs);
         }
         Ok(IngestPlan {
             sources: args.sources.clone(),
             lake: args.lake.clone(),
-            scope: Scope { from, to, accounts: args.accounts.clone(), regions: args.regions.clone() },
+            scope: Scope {
+                from,
+                to,
+                accounts: args.accounts.clone(),
+                regions: args.regions.clone(),
+            },
             jobs,
             strict: args.strict,
             format: args.format,
@@ -72,8 +87,17 @@ impl IngestPlan {
 
 /// A time bound in microseconds UTC. A bare date is the start of that day, or for an end bound
 /// (`end_of_day`) the start of the next, so `--to 2024-03-01` includes March 1st.
-pub fn parse_bound(flag: &'static str, text: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, PlanError> {
-    let error = |reason: &str| PlanError::Time { flag, value: text.to_owned(), reason: reason.to_owned() };
+pub fn parse_bound(
+    flag: &'static str,
+    text: &str,
+    now: DateTime<Utc>,
+    end_of_day: bool,
+) -> Result<i64, PlanError> {
+    let error = |reason: &str| PlanError::Time {
+        flag,
+        value: text.to_owned(),
+        reason: reason.to_owned(),
+    };
     let text = text.trim();
     if text == "now" {
         return Ok(now.timestamp_micros());
@@ -83,13 +107,18 @@ pub fn parse_bound(flag: &'static str, text: &str, now: DateTime<Utc>, end_of_da
         return Ok((now - ago).timestamp_micros());
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let date = if end_of_day { date.succ_opt().ok_or_else(|| error("date out of range"))? } else { date };
+        let date = if end_of_day {
+            date.succ_opt().ok_or_else(|| error("date out of range"))?
+        } else {
+            date
+        };
         return date
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp_micros())
             .ok_or_else(|| error("date out of range"));
     }
-    parse_event_time(text).ok_or_else(|| error("expected YYYY-MM-DD, an RFC 3339 time, now, or -7d/-12h/-30m/-2w"))
+    parse_event_time(text)
+        .ok_or_else(|| error("expected YYYY-MM-DD, an RFC 3339 time, now, or -7d/-12h/-30m/-2w"))
 }
 
 /// `-7d`, `12h`, `-30m`, `-2w`: Some(None) when the number overflows, None when not relative.
@@ -113,7 +142,9 @@ mod tests {
 
     #[test]
     fn bounds() {
-        let now = DateTime::parse_from_rfc3339("2024-03-10T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2024-03-10T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros();
         let cases = [
             ("2024-03-01", false, at("2024-03-01T00:00:00Z")),
@@ -126,7 +157,11 @@ mod tests {
             ("now", true, at("2024-03-10T12:00:00Z")),
         ];
         for (text, end, expected) in cases {
-            assert_eq!(parse_bound("--from", text, now, end).unwrap(), expected, "{text}");
+            assert_eq!(
+                parse_bound("--from", text, now, end).unwrap(),
+                expected,
+                "{text}"
+            );
         }
         for bad in ["yesterday", "-7x", "2024-13-01", ""] {
             assert!(parse_bound("--from", bad, now, false).is_err(), "{bad}");

@@ -14,7 +14,8 @@ use crate::decode::time::format_event_time;
 /// Rebuilds the record of row `row` of a batch with the lake's schema.
 pub fn rebuild_record(batch: &RecordBatch, row: usize) -> Result<Value, String> {
     let unmapped = match text(batch, col::UNMAPPED, row)? {
-        Some(json) => serde_json::from_str::<Map<String, Value>>(&json).map_err(|e| format!("unmapped: {e}"))?,
+        Some(json) => serde_json::from_str::<Map<String, Value>>(&json)
+            .map_err(|e| format!("unmapped: {e}"))?,
         None => Map::new(),
     };
     let mut record = Map::new();
@@ -30,18 +31,31 @@ pub fn rebuild_record(batch: &RecordBatch, row: usize) -> Result<Value, String> 
     Ok(Value::Object(record))
 }
 
-fn field_value(batch: &RecordBatch, row: usize, column: usize, kind: FieldKind, unmapped: &Map<String, Value>) -> Result<Option<Value>, String> {
+fn field_value(
+    batch: &RecordBatch,
+    row: usize,
+    column: usize,
+    kind: FieldKind,
+    unmapped: &Map<String, Value>,
+) -> Result<Option<Value>, String> {
     let value = match kind {
         FieldKind::Text => text(batch, column, row)?.map(Value::String),
         FieldKind::Bool => boolean(batch, column, row)?.map(Value::Bool),
-        FieldKind::BoolText => boolean(batch, column, row)?.map(|flag| Value::String(flag.to_string())),
+        FieldKind::BoolText => {
+            boolean(batch, column, row)?.map(|flag| Value::String(flag.to_string()))
+        }
         FieldKind::Json => match text(batch, column, row)? {
-            Some(json) => Some(serde_json::from_str(&json).map_err(|e| format!("{}: {e}", COLUMNS[column].name))?),
+            Some(json) => Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| format!("{}: {e}", COLUMNS[column].name))?,
+            ),
             None => None,
         },
         // A record that had Logstash's @timestamp keeps its own eventTime (if any) in `unmapped`.
         FieldKind::Time if unmapped.contains_key(LOGSTASH_TIME) => None,
-        FieldKind::Time => timestamp(batch, column, row)?.and_then(format_event_time).map(Value::String),
+        FieldKind::Time => timestamp(batch, column, row)?
+            .and_then(format_event_time)
+            .map(Value::String),
         FieldKind::Tls => tls(batch, row)?,
     };
     Ok(value)
@@ -57,7 +71,7 @@ fn tls(batch: &RecordBatch, row: usize) -> Result<Option<Value>, String> {
     Ok((!object.is_empty()).then_some(Value::Object(object)))
 }
 
-fn column<'b>(batch: &'b RecordBatch, column: usize, expected: Kind) -> Result<&'b dyn Array, String> {
+fn column(batch: &RecordBatch, column: usize, expected: Kind) -> Result<&dyn Array, String> {
     let spec = &COLUMNS[column];
     let array = batch
         .column_by_name(spec.name)
@@ -83,7 +97,9 @@ fn text(batch: &RecordBatch, index: usize, row: usize) -> Result<Option<String>,
 
 fn boolean(batch: &RecordBatch, index: usize, row: usize) -> Result<Option<bool>, String> {
     let array = column(batch, index, Kind::Bool)?;
-    let flags = array.as_boolean_opt().ok_or_else(|| format!("column {} is not boolean", COLUMNS[index].name))?;
+    let flags = array
+        .as_boolean_opt()
+        .ok_or_else(|| format!("column {} is not boolean", COLUMNS[index].name))?;
     Ok(flags.is_valid(row).then(|| flags.value(row)))
 }
 
@@ -91,6 +107,11 @@ fn timestamp(batch: &RecordBatch, index: usize, row: usize) -> Result<Option<i64
     let array = column(batch, index, Kind::Time)?;
     let times = array
         .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or_else(|| format!("column {} is not a microsecond timestamp", COLUMNS[index].name))?;
+        .ok_or_else(|| {
+            format!(
+                "column {} is not a microsecond timestamp",
+                COLUMNS[index].name
+            )
+        })?;
     Ok(times.is_valid(row).then(|| times.value(row)))
 }

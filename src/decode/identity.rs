@@ -135,7 +135,10 @@ fn flatten_session_context<'a>(context: SessionContext<'a>, row: &mut Row<'a>) {
     }
     if let Some(raw) = context.web_id_federation_data {
         let web: WebIdFederationData = read_or_default(raw.get());
-        set_texts(row, [(col::WEB_ID_FEDERATED_PROVIDER, web.federated_provider)]);
+        set_texts(
+            row,
+            [(col::WEB_ID_FEDERATED_PROVIDER, web.federated_provider)],
+        );
     }
 }
 
@@ -170,15 +173,26 @@ mod tests {
         flatten_into(raw, &mut row);
         assert_eq!(row.text(col::USER_TYPE), Some("AssumedRole"));
         assert_eq!(row.text(col::ACCESS_KEY_ID), Some("ASIAX"));
-        assert_eq!(row.text(col::SESSION_ISSUER_ARN), Some("arn:aws:iam::111122223333:role/Admin"));
+        assert_eq!(
+            row.text(col::SESSION_ISSUER_ARN),
+            Some("arn:aws:iam::111122223333:role/Admin")
+        );
         assert_eq!(row.text(col::SOURCE_IDENTITY), Some("alice"));
         assert_eq!(row.cells[col::MFA_AUTHENTICATED], Cell::Bool(true));
-        assert!(matches!(row.cells[col::SESSION_CREATION_DATE], Cell::Time(_)));
+        assert!(matches!(
+            row.cells[col::SESSION_CREATION_DATE],
+            Cell::Time(_)
+        ));
     }
 
     #[test]
     fn odd_shapes_do_not_fail() {
-        for raw in [r#"{"type":12,"sessionContext":"x"}"#, "[]", r#""str""#, "{}"] {
+        for raw in [
+            r#"{"type":12,"sessionContext":"x"}"#,
+            "[]",
+            r#""str""#,
+            "{}",
+        ] {
             let mut row = Row::default();
             flatten_into(raw, &mut row);
             assert_eq!(row.text(col::SESSION_ISSUER_ARN), None, "{raw}");

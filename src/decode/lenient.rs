@@ -117,6 +117,36 @@ pub fn nests_deeper_than(raw: &str, limit: usize) -> bool {
     false
 }
 
+/// The top-level fields of a JSON object, in order, values unparsed; None when `raw` is not an
+/// object.
+pub fn object_fields(raw: &str) -> Option<Vec<(Cow<'_, str>, &serde_json::value::RawValue)>> {
+    serde_json::from_str::<ObjectFields>(raw)
+        .ok()
+        .map(|fields| fields.0)
+}
+
+struct ObjectFields<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for ObjectFields<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = ObjectFields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    fields.push((key, map.next_value()?));
+                }
+                Ok(ObjectFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +169,10 @@ mod tests {
 
     #[test]
     fn strings_borrow_unless_escaped() {
-        assert!(matches!(json_string(r#""plain""#), Some(Cow::Borrowed("plain"))));
+        assert!(matches!(
+            json_string(r#""plain""#),
+            Some(Cow::Borrowed("plain"))
+        ));
         assert_eq!(json_string(r#""a\"b""#).as_deref(), Some("a\"b"));
         assert_eq!(json_string("12"), None);
     }
@@ -150,33 +183,5 @@ mod tests {
         assert!(nests_deeper_than(r#"{"a":[{"b":[1]}]}"#, 3));
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
         assert!(nests_deeper_than(&deep, 64));
-    }
-}
-
-/// The top-level fields of a JSON object, in order, values unparsed; None when `raw` is not an
-/// object.
-pub fn object_fields(raw: &str) -> Option<Vec<(Cow<'_, str>, &serde_json::value::RawValue)>> {
-    serde_json::from_str::<ObjectFields>(raw).ok().map(|fields| fields.0)
-}
-
-struct ObjectFields<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for ObjectFields<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = ObjectFields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    fields.push((key, map.next_value()?));
-                }
-                Ok(ObjectFields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
     }
 }

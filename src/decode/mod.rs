@@ -96,6 +96,7 @@ where
         records: 0,
         content: None,
         stopped: false,
+        in_container: false,
     };
     let mut pos = skip_space(bytes, 0);
     if bytes[pos..].starts_with("\u{feff}".as_bytes()) {
@@ -123,8 +124,16 @@ where
         (None, _) => Content::NotCloudTrail("empty file".into()),
     };
     // A file that never looked like CloudTrail is skipped, not failed.
-    let error = if matches!(content, Content::NotCloudTrail(_)) { None } else { error };
-    Parsed { content, records: emit.records, error }
+    let error = if matches!(content, Content::NotCloudTrail(_)) {
+        None
+    } else {
+        error
+    };
+    Parsed {
+        content,
+        records: emit.records,
+        error,
+    }
 }
 
 /// Parses one top-level JSON value at the start of `bytes`; returns the bytes it used.
@@ -138,7 +147,10 @@ where
         b'{' if first_key_is_records(bytes) => ContainerSeed(emit).deserialize(&mut de),
         b'{' => RecordSeed(emit).deserialize(&mut de),
         other if emit.content.is_none() => {
-            let reason = format!("starts with {:?}, not a JSON object or array", other as char);
+            let reason = format!(
+                "starts with {:?}, not a JSON object or array",
+                other as char
+            );
             emit.content = Some(Content::NotCloudTrail(reason));
             emit.stopped = true;
             return Ok(bytes.len());
@@ -168,6 +180,7 @@ struct Emit<'a, F> {
     records: usize,
     content: Option<Content>,
     stopped: bool,
+    in_container: bool,
 }
 
 impl<'a, F: FnMut(&RecordFields<'a>) -> bool> Emit<'a, F> {
@@ -177,7 +190,7 @@ impl<'a, F: FnMut(&RecordFields<'a>) -> bool> Emit<'a, F> {
             return;
         }
         if self.content.is_none() {
-            let content = classify(&self.fields);
+            let content = classify(&self.fields, self.in_container);
             self.stopped = content != Content::Records;
             self.content = Some(content);
             if self.stopped {
@@ -189,20 +202,41 @@ impl<'a, F: FnMut(&RecordFields<'a>) -> bool> Emit<'a, F> {
     }
 }
 
-fn classify(first: &RecordFields) -> Content {
+/// Inside `{"Records":[...]}` the container already says CloudTrail: only Insight files are told
+/// apart there. A bare array or NDJSON must look like CloudTrail on its first record.
+fn classify(first: &RecordFields, in_container: bool) -> Content {
     let has = |key: &str| first.get(key).is_some();
+    if in_container {
+        return if is_insight(first) {
+            Content::Insight
+        } else {
+            Content::Records
+        };
+    }
     if has("digestStartTime") || has("logFiles") || has("digestPublicKeyFingerprint") {
         return Content::Digest;
     }
-    if first.get("eventType").map(RawValue::get) == Some("\"AwsCloudTrailInsight\"") {
+    if is_insight(first) {
         return Content::Insight;
     }
-    const RECORD_KEYS: [&str; 5] = ["eventVersion", "eventID", "eventTime", "eventName", "eventSource"];
+    const RECORD_KEYS: [&str; 5] = [
+        "eventVersion",
+        "eventID",
+        "eventTime",
+        "eventName",
+        "eventSource",
+    ];
     if RECORD_KEYS.iter().any(|key| has(key)) {
         Content::Records
     } else {
-        Content::NotCloudTrail("JSON without CloudTrail fields (eventVersion, eventID, eventTime...)".into())
+        Content::NotCloudTrail(
+            "JSON without CloudTrail fields (eventVersion, eventID, eventTime...)".into(),
+        )
     }
+}
+
+fn is_insight(record: &RecordFields) -> bool {
+    record.get("eventType").map(RawValue::get) == Some("\"AwsCloudTrailInsight\"")
 }
 
 /// `{"Records":[...], ...}`: other keys are skipped.
@@ -223,7 +257,10 @@ impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for ContainerSeed<'
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == "Records" {
-                map.next_value_seed(RecordsSeed(&mut *self.0))?;
+                self.0.in_container = true;
+                let result = map.next_value_seed(RecordsSeed(&mut *self.0));
+                self.0.in_container = false;
+                result?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -298,7 +335,11 @@ mod tests {
     fn event_ids(bytes: &[u8]) -> (Vec<String>, Parsed) {
         let mut ids = Vec::new();
         let parsed = for_each_record(bytes, |record| {
-            ids.push(record.get("eventID").map_or("-".into(), |v| v.get().to_owned()));
+            ids.push(
+                record
+                    .get("eventID")
+                    .map_or("-".into(), |v| v.get().to_owned()),
+            );
             true
         });
         (ids, parsed)
@@ -322,8 +363,23 @@ mod tests {
             let (ids, parsed) = event_ids(case.as_bytes());
             assert_eq!(parsed.content, Content::Records, "{case}");
             assert!(parsed.error.is_none(), "{case}");
-            assert!(ids.len() % 2 == 0 && ids[..2] == ["\"a\"", "\"b\""], "{case}: {ids:?}");
+            assert!(
+                ids.len() % 2 == 0 && ids[..2] == ["\"a\"", "\"b\""],
+                "{case}: {ids:?}"
+            );
         }
+    }
+
+    #[test]
+    fn a_container_is_cloudtrail_whatever_its_first_record() {
+        let text = format!(r#"{{"Records":[{{"hello":"world"}},{R1}]}}"#);
+        let (ids, parsed) = event_ids(text.as_bytes());
+        assert_eq!(parsed.content, Content::Records);
+        assert_eq!(
+            ids.len(),
+            2,
+            "both records reach the caller, which rejects the first"
+        );
     }
 
     #[test]
@@ -338,9 +394,16 @@ mod tests {
     #[test]
     fn other_content_is_recognised() {
         let cases = [
-            (r#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#, "digest"),
-            (r#"{"Records":[{"eventType":"AwsCloudTrailInsight","eventID":"i"}]}"#, "insight"),
+            (
+                r#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#,
+                "digest",
+            ),
+            (
+                r#"{"Records":[{"eventType":"AwsCloudTrailInsight","eventID":"i"}]}"#,
+                "insight",
+            ),
             (r#"{"hello":"world"}"#, "not"),
+            (r#"[{"hello":"world"}]"#, "not"),
             ("plain text", "not"),
             ("", "not"),
             ("{not json", "not"),
@@ -362,7 +425,8 @@ mod tests {
     #[test]
     fn gzip_multi_member_and_truncation() {
         let gz = |text: &str| {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             encoder.write_all(text.as_bytes()).unwrap();
             encoder.finish().unwrap()
         };
@@ -373,7 +437,9 @@ mod tests {
         assert!(bytes.compressed && bytes.damage.is_none());
         assert_eq!(event_ids(&buf).0.len(), 2);
 
-        let big: Vec<String> = (0..2000).map(|i| R1.replace("\"a\"", &format!("\"{i}\""))).collect();
+        let big: Vec<String> = (0..2000)
+            .map(|i| R1.replace("\"a\"", &format!("\"{i}\"")))
+            .collect();
         let whole = gz(&format!(r#"{{"Records":[{}]}}"#, big.join(",")));
         let cut = &whole[..whole.len() / 2];
         let bytes = read_decompressed(cut, 1 << 30, &mut buf);
@@ -383,7 +449,10 @@ mod tests {
         assert!(parsed.error.is_some());
 
         let bytes = read_decompressed(&whole[..], 1000, &mut buf);
-        assert!(matches!(bytes.damage, Some(FileError::TooLarge { cap: 1000 })));
+        assert!(matches!(
+            bytes.damage,
+            Some(FileError::TooLarge { cap: 1000 })
+        ));
         assert_eq!(buf.len(), 1000);
     }
 }

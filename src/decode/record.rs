@@ -47,21 +47,45 @@ pub const TOP_LEVEL: &[(&str, usize, FieldKind)] = &[
     ("eventType", col::EVENT_TYPE, FieldKind::Text),
     ("eventCategory", col::EVENT_CATEGORY, FieldKind::Text),
     ("managementEvent", col::MANAGEMENT_EVENT, FieldKind::Bool),
-    ("recipientAccountId", col::RECIPIENT_ACCOUNT_ID, FieldKind::Text),
+    (
+        "recipientAccountId",
+        col::RECIPIENT_ACCOUNT_ID,
+        FieldKind::Text,
+    ),
     ("sharedEventID", col::SHARED_EVENT_ID, FieldKind::Text),
     ("requestID", col::REQUEST_ID, FieldKind::Text),
     ("eventVersion", col::EVENT_VERSION, FieldKind::Text),
     ("apiVersion", col::API_VERSION, FieldKind::Text),
     ("vpcEndpointId", col::VPC_ENDPOINT_ID, FieldKind::Text),
-    ("vpcEndpointAccountId", col::VPC_ENDPOINT_ACCOUNT_ID, FieldKind::Text),
+    (
+        "vpcEndpointAccountId",
+        col::VPC_ENDPOINT_ACCOUNT_ID,
+        FieldKind::Text,
+    ),
     ("tlsDetails", col::TLS_VERSION, FieldKind::Tls),
-    ("sessionCredentialFromConsole", col::SESSION_CREDENTIAL_FROM_CONSOLE, FieldKind::BoolText),
+    (
+        "sessionCredentialFromConsole",
+        col::SESSION_CREDENTIAL_FROM_CONSOLE,
+        FieldKind::BoolText,
+    ),
     ("userIdentity", col::USER_IDENTITY, FieldKind::Json),
-    ("requestParameters", col::REQUEST_PARAMETERS, FieldKind::Json),
+    (
+        "requestParameters",
+        col::REQUEST_PARAMETERS,
+        FieldKind::Json,
+    ),
     ("responseElements", col::RESPONSE_ELEMENTS, FieldKind::Json),
-    ("additionalEventData", col::ADDITIONAL_EVENT_DATA, FieldKind::Json),
+    (
+        "additionalEventData",
+        col::ADDITIONAL_EVENT_DATA,
+        FieldKind::Json,
+    ),
     ("resources", col::RESOURCES, FieldKind::Json),
-    ("serviceEventDetails", col::SERVICE_EVENT_DETAILS, FieldKind::Json),
+    (
+        "serviceEventDetails",
+        col::SERVICE_EVENT_DETAILS,
+        FieldKind::Json,
+    ),
     ("addendum", col::ADDENDUM, FieldKind::Json),
 ];
 
@@ -69,7 +93,10 @@ pub const TOP_LEVEL: &[(&str, usize, FieldKind)] = &[
 pub const TLS_KEYS: [(&str, usize); 3] = [
     ("tlsVersion", col::TLS_VERSION),
     ("cipherSuite", col::TLS_CIPHER_SUITE),
-    ("clientProvidedHostHeader", col::TLS_CLIENT_PROVIDED_HOST_HEADER),
+    (
+        "clientProvidedHostHeader",
+        col::TLS_CLIENT_PROVIDED_HOST_HEADER,
+    ),
 ];
 
 /// Logstash's time field: used for `event_time` when `eventTime` is absent.
@@ -108,7 +135,10 @@ impl<'a> RecordFields<'a> {
     }
 
     fn byte_len(&self) -> usize {
-        self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum()
+        self.fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum()
     }
 }
 
@@ -351,7 +381,10 @@ fn derive_sts(row: &mut Row) {
         row.text(column)
             .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
     };
-    let (request, response) = (parse(col::REQUEST_PARAMETERS), parse(col::RESPONSE_ELEMENTS));
+    let (request, response) = (
+        parse(col::REQUEST_PARAMETERS),
+        parse(col::RESPONSE_ELEMENTS),
+    );
     let event_name = row.text(col::EVENT_NAME).unwrap_or_default().to_owned();
     let error_message = row.text(col::ERROR_MESSAGE).map(str::to_owned);
     let call = StsCall {
@@ -399,7 +432,9 @@ mod tests {
     use super::*;
 
     fn fields(json: &str) -> RecordFields<'_> {
-        RecordFields { fields: object_fields(json).unwrap() }
+        RecordFields {
+            fields: object_fields(json).unwrap(),
+        }
     }
 
     #[test]
@@ -418,9 +453,13 @@ mod tests {
         let record = fields(json);
         let row = to_row(&record, "f.json", &RecordLimits::default()).unwrap();
         assert_eq!(row.cells[col::READ_ONLY], Cell::Bool(true));
-        assert_eq!(row.cells[col::SESSION_CREDENTIAL_FROM_CONSOLE], Cell::Bool(true));
+        assert_eq!(
+            row.cells[col::SESSION_CREDENTIAL_FROM_CONSOLE],
+            Cell::Bool(true)
+        );
         assert_eq!(row.text(col::TLS_VERSION), Some("TLSv1.2"));
-        let unmapped: serde_json::Value = serde_json::from_str(row.text(col::UNMAPPED).unwrap()).unwrap();
+        let unmapped: serde_json::Value =
+            serde_json::from_str(row.text(col::UNMAPPED).unwrap()).unwrap();
         assert_eq!(
             unmapped,
             serde_json::json!({"sessionCredentialFromConsole":true,"requestParameters":null,"p_log_type":"AWS.CloudTrail"})
@@ -436,22 +475,39 @@ mod tests {
 
     #[test]
     fn rejections() {
-        let limits = RecordLimits { max_record_bytes: 200, max_depth: 4 };
+        let limits = RecordLimits {
+            max_record_bytes: 200,
+            max_depth: 4,
+        };
         let cases = [
             (r#"{"eventID":"e"}"#, "no eventTime"),
             (r#"{"eventTime":"redacted","eventID":"e"}"#, "is not a time"),
             (r#"{"eventTime":"2023-07-10T12:00:00Z"}"#, "no eventID"),
-            (r#"{"eventTime":"2023-07-10T12:00:00Z","eventID":7}"#, "no eventID"),
-            (r#"{"eventTime":"2023-07-10T12:00:00Z","eventID":"e","x":[[[[[1]]]]]}"#, "deeper"),
+            (
+                r#"{"eventTime":"2023-07-10T12:00:00Z","eventID":7}"#,
+                "no eventID",
+            ),
+            (
+                r#"{"eventTime":"2023-07-10T12:00:00Z","eventID":"e","x":[[[[[1]]]]]}"#,
+                "deeper",
+            ),
         ];
         for (json, reason) in cases {
             let record = fields(json);
             let error = to_row(&record, "f", &limits).unwrap_err();
             assert!(error.0.contains(reason), "{json}: {}", error.0);
         }
-        let big = format!(r#"{{"eventTime":"2023-07-10T12:00:00Z","eventID":"e","x":"{}"}}"#, "a".repeat(300));
+        let big = format!(
+            r#"{{"eventTime":"2023-07-10T12:00:00Z","eventID":"e","x":"{}"}}"#,
+            "a".repeat(300)
+        );
         let record = fields(&big);
-        assert!(to_row(&record, "f", &limits).unwrap_err().0.contains("over the cap"));
+        assert!(
+            to_row(&record, "f", &limits)
+                .unwrap_err()
+                .0
+                .contains("over the cap")
+        );
     }
 
     #[test]
@@ -461,7 +517,10 @@ mod tests {
         let record = fields(json);
         let row = to_row(&record, "f", &RecordLimits::default()).unwrap();
         let fingerprint = token_fingerprint("SECRET");
-        assert_eq!(row.text(col::SESSION_TOKEN_SHA256), Some(fingerprint.as_str()));
+        assert_eq!(
+            row.text(col::SESSION_TOKEN_SHA256),
+            Some(fingerprint.as_str())
+        );
         assert!(!row.text(col::RESPONSE_ELEMENTS).unwrap().contains("SECRET"));
         assert_eq!(row.text(col::ISSUED_ACCESS_KEY_ID), Some("ASIA1"));
     }

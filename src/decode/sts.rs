@@ -49,7 +49,11 @@ pub fn derive_into(call: &StsCall, row: &mut Row) {
     if let Some(seconds) = request("durationSeconds").and_then(as_i64) {
         row.set(col::DURATION_SECONDS, Cell::Int(seconds));
     }
-    set(row, col::ISSUED_ACCESS_KEY_ID, response(&["credentials", "accessKeyId"]).and_then(scalar_text));
+    set(
+        row,
+        col::ISSUED_ACCESS_KEY_ID,
+        response(&["credentials", "accessKeyId"]).and_then(scalar_text),
+    );
     if let Some(micros) = response(&["credentials", "expiration"])
         .and_then(Value::as_str)
         .and_then(parse_expiration)
@@ -61,7 +65,10 @@ pub fn derive_into(call: &StsCall, row: &mut Row) {
         (col::EXTERNAL_ID, request("externalId")),
         (col::MFA_SERIAL_NUMBER, request("serialNumber")),
         (col::FEDERATED_USER_ARN, response(&["federatedUser", "arn"])),
-        (col::WEB_IDENTITY_SUBJECT, response(&["subjectFromWebIdentityToken"])),
+        (
+            col::WEB_IDENTITY_SUBJECT,
+            response(&["subjectFromWebIdentityToken"]),
+        ),
         (col::WEB_IDENTITY_PROVIDER, response(&["provider"])),
         (col::SAML_SUBJECT, response(&["subject"])),
         (col::SAML_ISSUER, response(&["issuer"])),
@@ -82,7 +89,8 @@ fn role_arn(call: &StsCall) -> Option<String> {
     } else if let Some(arn) = request("roleArn") {
         return Some(arn);
     }
-    let asks_for_role = call.event_name.starts_with("AssumeRole") || call.event_name == "AssumeRoot";
+    let asks_for_role =
+        call.event_name.starts_with("AssumeRole") || call.event_name == "AssumeRoot";
     asks_for_role
         .then(|| call.error_message.and_then(resource_in_error))
         .flatten()
@@ -135,7 +143,9 @@ fn scalar_text(value: &Value) -> Option<String> {
 }
 
 fn as_i64(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_str()?.trim().parse().ok())
+    value
+        .as_i64()
+        .or_else(|| value.as_str()?.trim().parse().ok())
 }
 
 fn set(row: &mut Row, column: usize, value: Option<String>) {
@@ -171,15 +181,24 @@ mod tests {
                    "assumedRoleUser":{"arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice"}}),
             None,
         );
-        assert_eq!(row.text(col::ROLE_ARN), Some("arn:aws:iam::111122223333:role/ops/Admin"));
+        assert_eq!(
+            row.text(col::ROLE_ARN),
+            Some("arn:aws:iam::111122223333:role/ops/Admin")
+        );
         assert_eq!(row.text(col::ROLE_ACCOUNT_ID), Some("111122223333"));
         assert_eq!(row.text(col::ROLE_NAME), Some("Admin"));
         assert_eq!(row.text(col::ROLE_SESSION_NAME), Some("alice"));
         assert_eq!(row.cells[col::DURATION_SECONDS], Cell::Int(3600));
         assert_eq!(row.text(col::ISSUED_ACCESS_KEY_ID), Some("ASIA1"));
         assert_eq!(row.text(col::EXTERNAL_ID), Some("x-1"));
-        assert_eq!(row.text(col::MFA_SERIAL_NUMBER), Some("arn:aws:iam::1:mfa/a"));
-        assert_eq!(row.cells[col::CREDENTIALS_EXPIRATION], Cell::Time(1_688_992_274_000_000));
+        assert_eq!(
+            row.text(col::MFA_SERIAL_NUMBER),
+            Some("arn:aws:iam::1:mfa/a")
+        );
+        assert_eq!(
+            row.cells[col::CREDENTIALS_EXPIRATION],
+            Cell::Time(1_688_992_274_000_000)
+        );
     }
 
     #[test]
@@ -194,24 +213,43 @@ mod tests {
         assert_eq!(row.text(col::ROLE_SESSION_NAME), Some("bob@example.com"));
         assert_eq!(row.text(col::SAML_SUBJECT), Some("bob@example.com"));
         assert_eq!(row.text(col::SAML_ISSUER), Some("http://www.okta.com/x"));
-        assert_eq!(row.cells[col::DURATION_SECONDS], Cell::Null, "not requested");
+        assert_eq!(
+            row.cells[col::DURATION_SECONDS],
+            Cell::Null,
+            "not requested"
+        );
     }
 
     #[test]
     fn denied_call_names_its_role_from_the_error() {
         let message = "User: arn:aws:iam::1:user/bert is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222233334444:role/x";
         let row = derive("AssumeRole", Value::Null, Value::Null, Some(message));
-        assert_eq!(row.text(col::ROLE_ARN), Some("arn:aws:iam::222233334444:role/x"));
+        assert_eq!(
+            row.text(col::ROLE_ARN),
+            Some("arn:aws:iam::222233334444:role/x")
+        );
         assert_eq!(row.text(col::ROLE_ACCOUNT_ID), Some("222233334444"));
         let fed = "User: arn:aws:iam::1:user/T is not authorized to perform: sts:GetFederationToken on resource: arn:aws:sts::1:federated-user/T";
         let row = derive("GetFederationToken", Value::Null, Value::Null, Some(fed));
-        assert_eq!(row.text(col::ROLE_ARN), None, "a federated user is not a role");
+        assert_eq!(
+            row.text(col::ROLE_ARN),
+            None,
+            "a federated user is not a role"
+        );
     }
 
     #[test]
     fn assume_root_and_federation() {
-        let row = derive("AssumeRoot", json!({"targetPrincipal":"444455556666"}), Value::Null, None);
-        assert_eq!(row.text(col::ROLE_ARN), Some("arn:aws:iam::444455556666:root"));
+        let row = derive(
+            "AssumeRoot",
+            json!({"targetPrincipal":"444455556666"}),
+            Value::Null,
+            None,
+        );
+        assert_eq!(
+            row.text(col::ROLE_ARN),
+            Some("arn:aws:iam::444455556666:root")
+        );
         assert_eq!(row.text(col::ROLE_NAME), Some("root"));
         let row = derive(
             "GetFederationToken",
@@ -219,16 +257,28 @@ mod tests {
             json!({"federatedUser":{"arn":"arn:aws:sts::1:federated-user/x"}}),
             None,
         );
-        assert_eq!(row.text(col::FEDERATED_USER_ARN), Some("arn:aws:sts::1:federated-user/x"));
+        assert_eq!(
+            row.text(col::FEDERATED_USER_ARN),
+            Some("arn:aws:sts::1:federated-user/x")
+        );
         assert_eq!(row.cells[col::DURATION_SECONDS], Cell::Int(900));
     }
 
     #[test]
     fn error_resource_parsing() {
         let cases = [
-            ("... on resource: arn:aws:iam::1:role/x because no policy", Some("arn:aws:iam::1:role/x")),
-            ("... on resource: arn:aws:iam::1:role/x.", Some("arn:aws:iam::1:role/x")),
-            ("The security token included in the request is invalid", None),
+            (
+                "... on resource: arn:aws:iam::1:role/x because no policy",
+                Some("arn:aws:iam::1:role/x"),
+            ),
+            (
+                "... on resource: arn:aws:iam::1:role/x.",
+                Some("arn:aws:iam::1:role/x"),
+            ),
+            (
+                "The security token included in the request is invalid",
+                None,
+            ),
             ("on resource: not-an-arn", None),
         ];
         for (message, expected) in cases {

@@ -61,7 +61,10 @@ impl DedupIndex {
 
     fn insert(&self, hash: u128) -> bool {
         let shard = &self.shards[(hash as usize) % SHARDS];
-        shard.lock().unwrap_or_else(PoisonError::into_inner).insert(hash)
+        shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(hash)
     }
 
     /// Loads a partition's existing keys once; other workers wait for the first one.
@@ -85,7 +88,10 @@ impl DedupIndex {
         };
         for entry in entries {
             let path = entry.map_err(SinkError::io("listing", dir))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.ends_with(".parquet") && !name.starts_with('.') {
                 self.load_file(&path)?;
             }
@@ -94,16 +100,32 @@ impl DedupIndex {
     }
 
     fn load_file(&self, path: &Path) -> Result<(), SinkError> {
-        let parquet_error = |source| SinkError::Parquet { path: path.to_path_buf(), source };
+        let parquet_error = |source| SinkError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(SinkError::io("opening", path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["event_id", "recipient_account_id"]);
-        let reader = builder.with_projection(mask).build().map_err(parquet_error)?;
+        let mask = ProjectionMask::columns(
+            builder.parquet_schema(),
+            ["event_id", "recipient_account_id"],
+        );
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(parquet_error)?;
         for batch in reader {
-            let batch = batch.map_err(|source| SinkError::Arrow { path: path.to_path_buf(), source })?;
+            let batch = batch.map_err(|source| SinkError::Arrow {
+                path: path.to_path_buf(),
+                source,
+            })?;
             let (Some(ids), Some(recipients)) = (
-                batch.column_by_name("event_id").and_then(|c| c.as_string_opt::<i32>()),
-                batch.column_by_name("recipient_account_id").and_then(|c| c.as_string_opt::<i32>()),
+                batch
+                    .column_by_name("event_id")
+                    .and_then(|c| c.as_string_opt::<i32>()),
+                batch
+                    .column_by_name("recipient_account_id")
+                    .and_then(|c| c.as_string_opt::<i32>()),
             ) else {
                 continue;
             };
@@ -157,9 +179,21 @@ mod tests {
         let index = DedupIndex::new(Path::new("/nonexistent"));
         let date = chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
         let part = PartitionKey::new(Some("111122223333"), None, date);
-        assert!(index.first_sighting(&part, "e1", Some("111122223333")).unwrap());
-        assert!(!index.first_sighting(&part, "e1", Some("111122223333")).unwrap());
-        assert!(index.first_sighting(&part, "e1", Some("222233334444")).unwrap());
+        assert!(
+            index
+                .first_sighting(&part, "e1", Some("111122223333"))
+                .unwrap()
+        );
+        assert!(
+            !index
+                .first_sighting(&part, "e1", Some("111122223333"))
+                .unwrap()
+        );
+        assert!(
+            index
+                .first_sighting(&part, "e1", Some("222233334444"))
+                .unwrap()
+        );
         assert!(index.first_sighting(&part, "e1", None).unwrap());
         assert!(!index.first_sighting(&part, "e1", None).unwrap());
     }

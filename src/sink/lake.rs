@@ -26,13 +26,22 @@ impl Lake {
     /// Creates the layout if needed, takes the write lock and removes temporary files that an
     /// interrupted run left behind.
     pub fn open_for_writing(root: &Path) -> Result<Lake, SinkError> {
-        for dir in [root.join("events"), root.join("_manifest"), root.join("_rejected")] {
+        for dir in [
+            root.join("events"),
+            root.join("_manifest"),
+            root.join("_rejected"),
+        ] {
             fs::create_dir_all(&dir).map_err(SinkError::io("creating", &dir))?;
         }
         let lock_path = root.join("_lock");
         let lock = File::create(&lock_path).map_err(SinkError::io("creating", &lock_path))?;
-        lock.try_lock().map_err(|_| SinkError::Locked { path: root.to_path_buf() })?;
-        let lake = Lake { root: root.to_path_buf(), _lock: lock };
+        lock.try_lock().map_err(|_| SinkError::Locked {
+            path: root.to_path_buf(),
+        })?;
+        let lake = Lake {
+            root: root.to_path_buf(),
+            _lock: lock,
+        };
         lake.remove_temporary_files()?;
         Ok(lake)
     }
@@ -76,12 +85,17 @@ fn is_temporary(path: &Path) -> bool {
 
 /// Writes `contents` under `dir/name` so that readers see all of it or nothing: a hidden temporary
 /// file, synced, then renamed into place, then the folder synced.
-pub fn publish(dir: &Path, name: &str, write: impl FnOnce(&mut File) -> Result<(), SinkError>) -> Result<PathBuf, SinkError> {
+pub fn publish(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut File) -> Result<(), SinkError>,
+) -> Result<PathBuf, SinkError> {
     let temporary = dir.join(temporary_name(name));
     let target = dir.join(name);
     let mut file = File::create(&temporary).map_err(SinkError::io("creating", &temporary))?;
     write(&mut file)?;
-    file.sync_all().map_err(SinkError::io("syncing", &temporary))?;
+    file.sync_all()
+        .map_err(SinkError::io("syncing", &temporary))?;
     drop(file);
     fs::rename(&temporary, &target).map_err(SinkError::io("publishing", &target))?;
     sync_dir(dir)?;

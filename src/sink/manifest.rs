@@ -38,7 +38,10 @@ impl Manifest {
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -57,11 +60,12 @@ impl Manifest {
             if line.trim().is_empty() {
                 continue;
             }
-            let entry: ManifestEntry = serde_json::from_str(&line).map_err(|e| SinkError::Manifest {
-                path: path.to_path_buf(),
-                line: index + 1,
-                reason: e.to_string(),
-            })?;
+            let entry: ManifestEntry =
+                serde_json::from_str(&line).map_err(|e| SinkError::Manifest {
+                    path: path.to_path_buf(),
+                    line: index + 1,
+                    reason: e.to_string(),
+                })?;
             self.entries.insert(entry.source.clone(), entry);
         }
         Ok(())
@@ -99,7 +103,8 @@ pub fn write_segment(dir: &Path, run_id: &str, entries: &[ManifestEntry]) -> Res
             })?;
             writeln!(out, "{line}").map_err(SinkError::io("writing", dir.join(&name)))?;
         }
-        out.flush().map_err(SinkError::io("writing", dir.join(&name)))
+        out.flush()
+            .map_err(SinkError::io("writing", dir.join(&name)))
     })?;
     Ok(())
 }
@@ -125,7 +130,10 @@ mod tests {
         let manifest = Manifest::load(dir.path()).unwrap();
         assert_eq!(manifest.len(), 1);
         assert!(manifest.is_done("/logs/a.json.gz", 20, "1"));
-        assert!(!manifest.is_done("/logs/a.json.gz", 10, "1"), "the file changed since");
+        assert!(
+            !manifest.is_done("/logs/a.json.gz", 10, "1"),
+            "the file changed since"
+        );
         assert!(!manifest.is_done("/logs/b.json.gz", 20, "1"));
     }
 }

@@ -13,7 +13,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::lake::publish;
-use crate::batch::{col, COLUMNS};
+use crate::batch::{COLUMNS, col};
 use crate::error::SinkError;
 
 /// Rows per row group: large enough for good compression and few footers, small enough that a
@@ -41,36 +41,58 @@ pub fn writer_properties() -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("sts-audit {}", env!("CARGO_PKG_VERSION")));
     for column in UNIQUE_COLUMNS {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(COLUMNS[column].name), false);
+        builder =
+            builder.set_column_dictionary_enabled(ColumnPath::from(COLUMNS[column].name), false);
     }
     builder.build()
 }
 
 /// Sorts `batch` by (event_time, event_id) and publishes it as `dir/name`.
 pub fn write_sorted(dir: &Path, name: &str, batch: &RecordBatch) -> Result<PathBuf, SinkError> {
-    let arrow_error = |source| SinkError::Arrow { path: dir.join(name), source };
+    let arrow_error = |source| SinkError::Arrow {
+        path: dir.join(name),
+        source,
+    };
     let sort_columns = [col::EVENT_TIME, col::EVENT_ID].map(|column| SortColumn {
         values: batch.column(column).clone(),
         options: None,
     });
     let order = lexsort_to_indices(&sort_columns, None).map_err(arrow_error)?;
-    publish(dir, name, |file| write_in_order(file, batch, &order, &dir.join(name)))
+    publish(dir, name, |file| {
+        write_in_order(file, batch, &order, &dir.join(name))
+    })
 }
 
-fn write_in_order(file: &mut File, batch: &RecordBatch, order: &UInt32Array, path: &Path) -> Result<(), SinkError> {
-    let parquet_error = |source| SinkError::Parquet { path: path.to_path_buf(), source };
+fn write_in_order(
+    file: &mut File,
+    batch: &RecordBatch,
+    order: &UInt32Array,
+    path: &Path,
+) -> Result<(), SinkError> {
+    let parquet_error = |source| SinkError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let out = BufWriter::with_capacity(1 << 20, file);
-    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(writer_properties())).map_err(parquet_error)?;
+    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(writer_properties()))
+        .map_err(parquet_error)?;
     let mut start = 0;
     while start < order.len() {
         let length = WRITE_CHUNK_ROWS.min(order.len() - start);
-        let chunk = take_record_batch(batch, &order.slice(start, length))
-            .map_err(|source| SinkError::Arrow { path: path.to_path_buf(), source })?;
+        let chunk = take_record_batch(batch, &order.slice(start, length)).map_err(|source| {
+            SinkError::Arrow {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         writer.write(&chunk).map_err(parquet_error)?;
         start += length;
     }
     let out = writer.into_inner().map_err(parquet_error)?;
-    out.into_inner()
-        .map_err(|error| SinkError::Io { op: "writing", path: path.to_path_buf(), source: error.into_error() })?;
+    out.into_inner().map_err(|error| SinkError::Io {
+        op: "writing",
+        path: path.to_path_buf(),
+        source: error.into_error(),
+    })?;
     Ok(())
 }

@@ -24,13 +24,20 @@ pub const UNKNOWN_ACCOUNT: &str = "unknown";
 impl PartitionKey {
     /// The record's `recipientAccountId` when it is 12 digits, else the account its file's key
     /// names, else `unknown`: a record can never name a folder outside the lake.
-    pub fn new(recipient: Option<&str>, key_account: Option<&str>, date: NaiveDate) -> PartitionKey {
+    pub fn new(
+        recipient: Option<&str>,
+        key_account: Option<&str>,
+        date: NaiveDate,
+    ) -> PartitionKey {
         let account = [recipient, key_account]
             .into_iter()
             .flatten()
             .find(|account| is_account_id(account))
             .unwrap_or(UNKNOWN_ACCOUNT);
-        PartitionKey { account: account.to_owned(), date }
+        PartitionKey {
+            account: account.to_owned(),
+            date,
+        }
     }
 
     pub fn account(&self) -> &str {
@@ -63,13 +70,21 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    fn write(&mut self, key: &PartitionKey, builder: &mut EventBatchBuilder) -> Result<usize, SinkError> {
+    fn write(
+        &mut self,
+        key: &PartitionKey,
+        builder: &mut EventBatchBuilder,
+    ) -> Result<usize, SinkError> {
         let dir = key.dir(&self.events_dir);
         std::fs::create_dir_all(&dir).map_err(SinkError::io("creating", &dir))?;
-        let batch = builder
-            .finish()
-            .map_err(|source| SinkError::Arrow { path: dir.clone(), source })?;
-        let name = format!("part-{}-{}-{:05}.parquet", self.run_id, self.worker, self.written);
+        let batch = builder.finish().map_err(|source| SinkError::Arrow {
+            path: dir.clone(),
+            source,
+        })?;
+        let name = format!(
+            "part-{}-{}-{:05}.parquet",
+            self.run_id, self.worker, self.written
+        );
         write_sorted(&dir, &name, &batch)?;
         self.written += 1;
         Ok(batch.num_rows())
@@ -86,7 +101,12 @@ pub struct Partitions {
 
 impl Partitions {
     pub fn new(writer: PartWriter, budget_bytes: usize) -> Self {
-        Partitions { buffers: HashMap::new(), buffered_bytes: 0, budget_bytes, writer }
+        Partitions {
+            buffers: HashMap::new(),
+            buffered_bytes: 0,
+            budget_bytes,
+            writer,
+        }
     }
 
     /// Buffers a row; writes the largest partition out when the budget is exceeded.
@@ -155,7 +175,12 @@ mod tests {
             let key = PartitionKey::new(recipient, key_account, date);
             assert_eq!(key.account(), expected);
             let dir = key.dir(Path::new("/lake/events"));
-            assert_eq!(dir, PathBuf::from(format!("/lake/events/account_id={expected}/date=2024-03-01")));
+            assert_eq!(
+                dir,
+                PathBuf::from(format!(
+                    "/lake/events/account_id={expected}/date=2024-03-01"
+                ))
+            );
         }
     }
 }

@@ -17,7 +17,11 @@ pub struct RejectedLog {
 
 impl RejectedLog {
     pub fn new(dir: PathBuf, run_id: &str) -> Self {
-        RejectedLog { dir, name: format!("run-{run_id}.ndjson"), out: Mutex::new(None) }
+        RejectedLog {
+            dir,
+            name: format!("run-{run_id}.ndjson"),
+            out: Mutex::new(None),
+        }
     }
 
     /// Appends one rejected record (`record` is its JSON text).
@@ -35,21 +39,30 @@ impl RejectedLog {
             record
         );
         if let Some(writer) = out.as_mut() {
-            writer.write_all(line.as_bytes()).map_err(SinkError::io("writing", &path))?;
+            writer
+                .write_all(line.as_bytes())
+                .map_err(SinkError::io("writing", &path))?;
         }
         Ok(())
     }
 
     /// Publishes the log; returns its path when anything was rejected.
     pub fn finish(self) -> Result<Option<PathBuf>, SinkError> {
-        let Some(writer) = self.out.into_inner().unwrap_or_else(PoisonError::into_inner) else {
+        let Some(writer) = self
+            .out
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        else {
             return Ok(None);
         };
         let temporary = self.dir.join(temporary_name(&self.name));
-        let file = writer
-            .into_inner()
-            .map_err(|e| SinkError::Io { op: "writing", path: temporary.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(SinkError::io("syncing", &temporary))?;
+        let file = writer.into_inner().map_err(|e| SinkError::Io {
+            op: "writing",
+            path: temporary.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all()
+            .map_err(SinkError::io("syncing", &temporary))?;
         let target = self.dir.join(&self.name);
         std::fs::rename(&temporary, &target).map_err(SinkError::io("publishing", &target))?;
         sync_dir(&self.dir)?;

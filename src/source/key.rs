@@ -68,7 +68,9 @@ impl LogKey {
                 Some((date, date))
             }
             None => {
-                let last = first.checked_add_months(chrono::Months::new(1))?.pred_opt()?;
+                let last = first
+                    .checked_add_months(chrono::Months::new(1))?
+                    .pred_opt()?;
                 Some((first, last))
             }
         }
@@ -98,7 +100,8 @@ impl Scope {
         let Some((first, last)) = key.delivery_dates() else {
             return true;
         };
-        let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.date_naive());
+        let day =
+            |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.date_naive());
         let after_range = self
             .to
             .and_then(|to| day(to - 1))
@@ -113,7 +116,10 @@ impl Scope {
     }
 
     pub fn is_everything(&self) -> bool {
-        self.from.is_none() && self.to.is_none() && self.accounts.is_empty() && self.regions.is_empty()
+        self.from.is_none()
+            && self.to.is_none()
+            && self.accounts.is_empty()
+            && self.regions.is_empty()
     }
 }
 
@@ -128,11 +134,15 @@ mod tests {
 
     #[test]
     fn layouts() {
-        let key = parse("x/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/f.json.gz").unwrap();
+        let key =
+            parse("x/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/f.json.gz").unwrap();
         assert_eq!(key.account.as_deref(), Some("111122223333"));
         assert_eq!(key.folder, Some(TrailFolder::Events));
         assert_eq!(key.region.as_deref(), Some("us-east-1"));
-        assert_eq!((key.year, key.month, key.day), (Some(2024), Some(3), Some(1)));
+        assert_eq!(
+            (key.year, key.month, key.day),
+            (Some(2024), Some(3), Some(1))
+        );
 
         let org = parse("AWSLogs/o-abc123/222233334444/CloudTrail-Digest/eu-west-1/2024").unwrap();
         assert_eq!(org.org_id.as_deref(), Some("o-abc123"));
@@ -147,7 +157,12 @@ mod tests {
     #[test]
     fn pruning() {
         let at = |d: &str| {
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros()
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
         };
         let scope = Scope {
             from: Some(at("2024-03-10")),
@@ -157,14 +172,23 @@ mod tests {
         };
         let cases = [
             ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/09", true),
-            ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/08", false),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/08",
+                false,
+            ),
             ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/12", true),
-            ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/13", false),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/13",
+                false,
+            ),
             ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/02", false),
             ("AWSLogs/111122223333/CloudTrail/us-east-1/2024", true),
             ("AWSLogs/111122223333/CloudTrail/us-east-1/2023", false),
             ("AWSLogs/999999999999/CloudTrail", false),
-            ("AWSLogs/o-x/111122223333/CloudTrail/us-east-1/2024/03/10", true),
+            (
+                "AWSLogs/o-x/111122223333/CloudTrail/us-east-1/2024/03/10",
+                true,
+            ),
             ("AWSLogs", true),
         ];
         for (path, expected) in cases {

@@ -38,7 +38,8 @@ fn walk(root: &Path, scope: &Scope, found: &mut Discovery) {
         .into_iter()
         .filter_entry(|entry| {
             let keep = !entry.file_type().is_dir()
-                || key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
+                || key::parse(&entry.path().to_string_lossy())
+                    .is_none_or(|k| scope.may_contain(&k));
             pruned += usize::from(!keep);
             keep
         });
@@ -46,12 +47,16 @@ fn walk(root: &Path, scope: &Scope, found: &mut Discovery) {
         match entry {
             Ok(entry) if entry.file_type().is_file() => match source_file(entry.path()) {
                 Ok(file) => found.files.push(file),
-                Err(error) => found.errors.push((entry.path().display().to_string(), error.to_string())),
+                Err(error) => found
+                    .errors
+                    .push((entry.path().display().to_string(), error.to_string())),
             },
             Ok(_) => {}
             Err(error) => {
                 let path = error.path().unwrap_or(root).display().to_string();
-                let reason = error.io_error().map_or_else(|| error.to_string(), ToString::to_string);
+                let reason = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
                 found.errors.push((path, reason));
             }
         }

@@ -1,0 +1,67 @@
+//! A generated organization-trail corpus: counts equal an independent count.
+
+use crate::util::*;
+
+#[test]
+fn generated_corpus_matches_an_independent_count() {
+    let corpus = tempfile::tempdir().unwrap();
+    if generate(corpus.path(), 30_000, &["--days", "2", "--org-layout"]).is_none() {
+        return;
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let run = ingest(
+        lake.path(),
+        &["--jobs", "2", corpus.path().to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let records = records_in(corpus.path());
+    let (expected, unusable) = expected_keys(&records);
+    assert_eq!(unusable, 0);
+    assert_eq!(count(&run, "records_read"), records.len() as u64);
+    assert_eq!(count(&run, "records_written"), expected.len() as u64);
+    assert!(
+        count(&run, "duplicates_dropped") > 0,
+        "the generator re-delivers files"
+    );
+    let keys = lake_keys(lake.path());
+    assert_unique(&keys);
+    assert_eq!(
+        keys.into_iter().collect::<std::collections::HashSet<_>>(),
+        expected
+    );
+
+    // STS rows agree with the records: one per credential-issuing call, each with a role or a key.
+    let sts_calls = [
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+        "GetFederationToken",
+        "AssumeRoot",
+    ];
+    let mut sts_keys = std::collections::HashSet::new();
+    for record in &records {
+        if record["eventSource"] == "sts.amazonaws.com"
+            && sts_calls.contains(&record["eventName"].as_str().unwrap_or(""))
+        {
+            sts_keys.insert((
+                record["eventID"].as_str().unwrap().to_owned(),
+                record["recipientAccountId"].as_str().map(str::to_owned),
+            ));
+        }
+    }
+    assert_eq!(count(&run, "sts_records"), sts_keys.len() as u64);
+    for batch in lake_batches(lake.path()) {
+        for row in 0..batch.num_rows() {
+            if text(&batch, "event_name", row).as_deref() == Some("AssumeRole")
+                && text(&batch, "error_code", row).is_none()
+            {
+                assert!(text(&batch, "role_arn", row).is_some());
+                assert!(
+                    text(&batch, "issued_access_key_id", row)
+                        .is_some_and(|k| k.starts_with("ASIA"))
+                );
+            }
+        }
+    }
+}

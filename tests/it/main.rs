@@ -1,0 +1,11 @@
+//! Integration tests: the real binary on real files, checked against independent counts.
+//! One test binary (faster to link); `util` is the shared harness.
+
+mod bad_input;
+mod crash;
+mod generated;
+mod incremental;
+mod lossless;
+mod real_logs;
+mod sample_logs;
+mod util;

@@ -1,0 +1,216 @@
+//! Test harness: run the binary, read the lake back, count CloudTrail files independently.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+pub type Key = (String, Option<String>);
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sts-audit"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared`, or None (and a note) when this checkout has none beside it.
+pub fn shared() -> Option<PathBuf> {
+    let dir = repo().join("../shared");
+    if dir.join("real-logs").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: {} is absent", dir.display());
+        None
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub summary: Value,
+    pub stderr: String,
+}
+
+/// `sts-audit ingest --format json --quiet --lake LAKE ARGS...`
+pub fn ingest(lake: &Path, args: &[&str]) -> Run {
+    let output = bin()
+        .args(["ingest", "--format", "json", "--quiet", "--lake"])
+        .arg(lake)
+        .args(args)
+        .output()
+        .expect("run sts-audit");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let summary = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        summary,
+        stderr,
+    }
+}
+
+pub fn count(run: &Run, field: &str) -> u64 {
+    run.summary[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field} in {}", run.summary))
+}
+
+/// Every data file of the lake.
+pub fn lake_files(lake: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(lake.join("events"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn lake_batches(lake: &Path) -> Vec<RecordBatch> {
+    lake_files(lake)
+        .iter()
+        .flat_map(|path| {
+            let file = std::fs::File::open(path).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap();
+            reader.map(|b| b.unwrap()).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+pub fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+    let array = batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    let strings = array.as_string::<i32>();
+    strings.is_valid(row).then(|| strings.value(row).to_owned())
+}
+
+/// (event_id, recipient_account_id) of every row, duplicates included.
+pub fn lake_keys(lake: &Path) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for batch in lake_batches(lake) {
+        for row in 0..batch.num_rows() {
+            keys.push((
+                text(&batch, "event_id", row).unwrap(),
+                text(&batch, "recipient_account_id", row),
+            ));
+        }
+    }
+    keys
+}
+
+pub fn assert_unique(keys: &[Key]) {
+    let unique: HashSet<&Key> = keys.iter().collect();
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "the lake holds duplicate (event_id, recipient) keys"
+    );
+}
+
+/// Every record of every `{"Records":[...]}` file under `dir`, read with serde_json alone.
+pub fn records_in(dir: &Path) -> Vec<Value> {
+    let mut records = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        if !path.to_string_lossy().ends_with(".json.gz")
+            || path.to_string_lossy().contains("CloudTrail-Digest")
+        {
+            continue;
+        }
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let document: Value = serde_json::from_str(&text).unwrap();
+        if let Some(list) = document["Records"].as_array() {
+            records.extend(list.iter().cloned());
+        }
+    }
+    records
+}
+
+/// The independent count: a record belongs in the lake when it has a string eventID and a
+/// readable time (eventTime, or Logstash's @timestamp when eventTime is absent).
+pub fn expected_keys(records: &[Value]) -> (HashSet<Key>, usize) {
+    let mut keys = HashSet::new();
+    let mut unusable = 0;
+    for record in records {
+        let time = match record.get("eventTime") {
+            Some(time) => time.as_str(),
+            None => record.get("@timestamp").and_then(Value::as_str),
+        };
+        match (
+            record["eventID"].as_str(),
+            time.filter(|t| readable_time(t)),
+        ) {
+            (Some(id), Some(_)) => {
+                keys.insert((
+                    id.to_owned(),
+                    record["recipientAccountId"].as_str().map(str::to_owned),
+                ));
+            }
+            _ => unusable += 1,
+        }
+    }
+    (keys, unusable)
+}
+
+fn readable_time(text: &str) -> bool {
+    let text = text.trim_end_matches('Z');
+    chrono::DateTime::parse_from_rfc3339(&format!("{text}Z")).is_ok()
+        || ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .iter()
+            .any(|f| chrono::NaiveDateTime::parse_from_str(text, f).is_ok())
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A CloudTrail record with the given id and time, and a few common fields.
+pub fn record(id: &str, time: &str, recipient: &str) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.08", "eventID": id, "eventTime": time, "eventSource": "ec2.amazonaws.com",
+        "eventName": "DescribeInstances", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.1",
+        "userAgent": "aws-cli/2", "recipientAccountId": recipient, "readOnly": true,
+        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{recipient}:user/u"), "accountId": recipient},
+        "requestParameters": null, "responseElements": null, "eventType": "AwsApiCall"
+    })
+}
+
+pub fn write_records(path: &Path, records: &[Value]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let document = serde_json::json!({ "Records": records });
+    std::fs::write(path, gzip(document.to_string().as_bytes())).unwrap();
+}
+
+/// Runs the project's corpus generator; None without ../shared.
+pub fn generate(out: &Path, events: u64, extra: &[&str]) -> Option<()> {
+    let tool = shared()?.join("tools/gen_cloudtrail.py");
+    let status = Command::new("python3")
+        .arg(tool)
+        .arg(out)
+        .args(["--events", &events.to_string()])
+        .args(extra)
+        .status()
+        .expect("python3 runs the generator");
+    assert!(status.success(), "generator failed");
+    Some(())
+}
