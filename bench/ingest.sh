@@ -28,7 +28,7 @@ cargo build --release --quiet
 LIST=$OUT/files.txt
 find "$CORPUS" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$LIST"
 FILES=$(wc -l < "$LIST")
-BYTES=$(xargs -a "$LIST" du -cb | tail -1 | cut -f1)
+BYTES=$(xargs -a "$LIST" stat -c %s | awk '{s += $1} END {print s}')
 
 # measure NAME CMD...: runs CMD under /usr/bin/time -v, prints "seconds rss_mib"
 measure() {
@@ -43,12 +43,12 @@ measure() {
 
 read -r ZCAT_S ZCAT_RSS < <(measure zcat bash -c "xargs -a '$LIST' cat | zcat > /dev/null")
 
-rm -f "$OUT/duckdb.parquet"
-cat > "$OUT/duckdb.py" <<PY
+rm -f "$OUT/duckdb.parquet" "$OUT/duckdb.py"  # a duckdb.py beside the script would shadow the module
+cat > "$OUT/duckdb_ingest.py" <<PY
 import duckdb
-files = [line.strip() for line in open("$LIST")]
-duckdb.execute("SET VARIABLE files = ?", [files])
-duckdb.sql("""
+# The same event log files as the other readers (digest files excluded), as a list literal.
+files = "[" + ",".join("'" + line.strip().replace("'", "''") + "'" for line in open("$LIST")) + "]"
+duckdb.sql(f"""
 COPY (
   SELECT r->>'\$.eventID' AS event_id, (r->>'\$.eventTime')::TIMESTAMP AS event_time,
          r->>'\$.eventName' AS event_name, r->>'\$.eventSource' AS event_source,
@@ -56,12 +56,13 @@ COPY (
          r->'\$.userIdentity' AS user_identity, r->'\$.requestParameters' AS request_parameters,
          r->'\$.responseElements' AS response_elements, r AS record
   FROM (SELECT unnest(Records) AS r
-        FROM read_json(getvariable('files'), columns = {'Records': 'JSON[]'}, maximum_object_size = 1073741824))
+        FROM read_json({files}, columns = {{'Records': 'JSON[]'}},
+                       maximum_object_size = 67108864))
 ) TO '$OUT/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)
 """)
-print(duckdb.sql("SELECT count(*) FROM '$OUT/duckdb.parquet'").fetchone()[0])
+print(duckdb.sql("SELECT count(*) FROM '$OUT/duckdb.parquet'").fetchall()[0][0])
 PY
-read -r DUCK_S DUCK_RSS < <(measure duckdb python3 "$OUT/duckdb.py")
+read -r DUCK_S DUCK_RSS < <(measure duckdb python3 "$OUT/duckdb_ingest.py")
 DUCK_RECORDS=$(tail -1 "$OUT/duckdb.out")
 
 rm -rf "$OUT/lake"

@@ -89,6 +89,11 @@ pub fn json_string(raw: &str) -> Option<Cow<'_, str>> {
 /// True when a JSON text nests objects/arrays deeper than `limit`: such values are refused at
 /// ingest so that no later reader (SQL JSON functions, Spark) has to recurse that deep.
 pub fn nests_deeper_than(raw: &str, limit: usize) -> bool {
+    // Fast path: nesting needs an opening bracket per level, and this count vectorises.
+    let openings = raw.bytes().filter(|&b| b == b'{' || b == b'[').count();
+    if openings <= limit {
+        return false;
+    }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;

@@ -302,7 +302,7 @@ fn store_tls<'a>(text: &'a str, row: &mut Row<'a>) -> Option<()> {
         return None;
     }
     for (column, value) in cells {
-        row.set(column, Cell::Text(Cow::Owned(value.into_owned())));
+        row.set(column, Cell::Text(value));
     }
     Some(())
 }
