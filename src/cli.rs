@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::render::OutputFormat;
+
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
@@ -12,9 +14,13 @@ Exit codes:
  64  invalid command line
 
 Examples:
-  sts-audit ingest sample-logs
+  sts-audit analyze sample-logs
   sts-audit ingest /data/cloudtrail --lake /data/sts-lake --from -7d
-  sts-audit ingest AWSLogs/ --account 111122223333 --region us-east-1 --format json";
+  sts-audit report role-assumptions --lake /data/sts-lake --from -7d
+  sts-audit report --list
+  sts-audit sql \"SELECT role_arn, count(*) FROM assumptions GROUP BY 1 ORDER BY 2 DESC\"
+  sts-audit sql                      (interactive shell)
+  sts-audit schema sessions";
 
 #[derive(Debug, Parser)]
 #[command(name = "sts-audit", version, about, after_help = AFTER_HELP)]
@@ -28,6 +34,187 @@ pub enum Command {
     /// Read CloudTrail logs into the Parquet lake (incremental, deduplicated, crash-safe)
     #[command(after_help = INGEST_HELP)]
     Ingest(IngestArgs),
+    /// Ingest logs into a temporary lake (or --lake) and print the core reports
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Run a report from queries/reports (--list shows them)
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
+    /// Run read-only SQL over the lake, or open an interactive shell
+    #[command(after_help = SQL_HELP)]
+    Sql(SqlArgs),
+    /// Describe the tables and views and every column
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
+}
+
+const ANALYZE_HELP: &str = "\
+Reads SOURCE like `ingest` into a lake (a temporary one, removed at the end, unless --lake is
+given), then prints the reports role-assumptions, cross-account, role-chains, session-durations
+and denied-assumptions.
+
+Examples:
+  sts-audit analyze sample-logs
+  sts-audit analyze ~/Downloads/AWSLogs --from 2024-03-01 --format markdown > findings.md
+
+Exit codes: 0 success, 1 failed, 2 some input files or records failed, 64 bad command line.";
+
+const REPORT_HELP: &str = "\
+Reports are SQL files with a comment header (name, title, description, parameters). The
+built-in ones come from queries/reports/; --queries DIR adds yours (a file with a built-in's
+name replaces it). --from/--to/--account narrow the `events` table every view reads, as typed
+values (never pasted into SQL).
+
+Examples:
+  sts-audit report --list
+  sts-audit report role-assumptions --from -7d
+  sts-audit report cross-account --account 111122223333 --format csv --output cross.csv
+  sts-audit report session-durations --format json | jq '.[0]'
+
+Exit codes: 0 success, 1 failed (no lake, bad SQL, unknown report), 64 bad command line.";
+
+const SQL_HELP: &str = "\
+Tables: events (the lake; filter on `date` and `account_id` to skip folders), assumptions,
+sessions, session_usage. JSON text columns work with json_get_str(col, 'key'),
+json_get(col, 'a', 'b'), json_contains, json_length, ->, ->> and friends. Only reading is
+allowed: no DDL, INSERT, COPY or SET, and no access to files or URLs.
+
+The shell (no QUERY and no -f): statements end with `;` and may span lines. \\d lists tables,
+\\d NAME its columns, \\format FORMAT switches the output format, \\q quits. History is kept in
+$STS_AUDIT_HISTORY (default ~/.sts_audit_history).
+
+Examples:
+  sts-audit sql \"SELECT api, count(*) FROM assumptions GROUP BY api\"
+  sts-audit sql -f queries/my-check.sql --format csv
+  sts-audit sql \"SELECT json_get_str(request_parameters, 'roleArn') FROM events WHERE event_name = 'AssumeRole' LIMIT 5\"
+  sts-audit sql --from -1d";
+
+const SCHEMA_HELP: &str = "\
+Without TABLE, lists the tables and views; with one, its columns (name, type, meaning).
+`sts-audit schema --all --format markdown` is how docs/schema.md is made.";
+
+/// Where the lake is and which part of it to read.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake folder
+    #[arg(
+        long,
+        env = "STS_AUDIT_LAKE",
+        default_value = "sts-lake",
+        value_name = "DIR"
+    )]
+    pub lake: PathBuf,
+
+    /// Only events at or after this time
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+
+    /// Only events before this time (a date includes that whole day)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
+
+    /// Only events logged in this account (repeatable)
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Memory for query operators before they spill to disk (suffixes K, M, G)
+    #[arg(long, default_value = "4G", value_name = "BYTES", value_parser = parse_size)]
+    pub memory_limit: u64,
+}
+
+/// How results are printed.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report to run
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    pub name: Option<String>,
+
+    /// List the reports
+    #[arg(long, conflicts_with = "name")]
+    pub list: bool,
+
+    /// A folder of extra report files (*.sql, or its reports/ subfolder)
+    #[arg(long, env = "STS_AUDIT_QUERIES", value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub lake: LakeArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run (several statements separated by `;` run in order)
+    #[arg(value_name = "QUERY", conflicts_with = "file")]
+    pub query: Option<String>,
+
+    /// Run the SQL in this file
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub lake: LakeArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// A table or view
+    #[arg(value_name = "TABLE", conflicts_with = "all")]
+    pub table: Option<String>,
+
+    /// Every table's columns
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Log files or folders to read
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+
+    /// Keep the lake in this folder (default: a temporary lake, removed at the end)
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+
+    /// Only events at or after this time
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+
+    /// Only events before this time (a date includes that whole day)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
+
+    /// Only this recipient account (repeatable)
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+
+    /// Output format of the reports
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// No progress bar
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 const INGEST_HELP: &str = "\

@@ -73,3 +73,56 @@ pub enum FileError {
     #[error("invalid JSON: {0}")]
     Json(String),
 }
+
+/// Errors of the query layer: opening the lake as tables, planning and running SQL, rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("no lake at {path} (no events/ folder): run `sts-audit ingest` first")]
+    NoLake { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("setting up {what}: {source}")]
+    Setup {
+        what: &'static str,
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    #[error("view {name} (queries/views/{name}.sql): {source}")]
+    View {
+        name: String,
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    #[error("{0}")]
+    Sql(Box<datafusion::error::DataFusionError>),
+    #[error("only queries can run here (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE): {0}")]
+    NotReadOnly(String),
+    #[error("unknown report {name:?}; `sts-audit report --list` shows them")]
+    UnknownReport { name: String },
+    #[error("report file {path}: {reason}")]
+    ReportFile { path: PathBuf, reason: String },
+    #[error("unknown table {0:?}; \\d lists the tables")]
+    UnknownTable(String),
+    #[error("rendering results: {0}")]
+    Render(String),
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+impl QueryError {
+    pub fn setup(
+        what: &'static str,
+    ) -> impl FnOnce(datafusion::error::DataFusionError) -> QueryError {
+        move |source| QueryError::Setup {
+            what,
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for QueryError {
+    fn from(error: datafusion::error::DataFusionError) -> Self {
+        QueryError::Sql(Box::new(error))
+    }
+}

@@ -7,15 +7,25 @@
 //!   ->  batch (Arrow builders)  ->  sink (partitioned Parquet + manifest + dedup index)
 //! ```
 //!
-//! `ingest` orchestrates those stages; `rebuild` is the inverse of `decode` + `batch` and proves
+//! ```text
+//! catalog (DataFusion over the lake + queries/views)  ->  sql (read-only)  ->  report  ->  render
+//! ```
+//!
+//! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
 //! that nothing but the live session token is lost on the way into the lake.
 
 pub mod batch;
+pub mod catalog;
 pub mod cli;
 pub mod decode;
 pub mod error;
 pub mod ingest;
 pub mod plan;
+pub mod query;
 pub mod rebuild;
+pub mod render;
+pub mod report;
+pub mod shell;
 pub mod sink;
 pub mod source;
+pub mod sql;

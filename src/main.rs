@@ -7,9 +7,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sts_audit::cli::{Cli, Command, IngestArgs, SummaryFormat};
+use sts_audit::cli::{
+    AnalyzeArgs, Cli, Command, IngestArgs, OutputFormat, ReportArgs, SchemaArgs, SqlArgs,
+    SummaryFormat,
+};
 use sts_audit::ingest::{self, render_text};
 use sts_audit::plan::IngestPlan;
+use sts_audit::query::{self, Output};
+use sts_audit::{report, shell};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_PARTIAL: u8 = 2;
@@ -26,9 +31,14 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Ingest(args) => run_ingest(args),
+        Command::Analyze(args) => run_analyze(args),
+        Command::Report(args) => run_report(args),
+        Command::Sql(args) => run_sql(args),
+        Command::Schema(args) => run_schema(args),
     };
     match result {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sts-audit: error: {error:#}");
             ExitCode::from(EXIT_FAILED)
@@ -49,6 +59,129 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.format, OutputFormat::Csv | OutputFormat::Ndjson) {
+        eprintln!(
+            "sts-audit: error: analyze prints several reports: use --format table, markdown or json (or `report` for one report as CSV/NDJSON)"
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let temporary = match &args.lake {
+        Some(_) => None,
+        None => Some(tempfile::tempdir()?),
+    };
+    let lake = match (&args.lake, &temporary) {
+        (Some(lake), _) => lake.clone(),
+        (None, Some(dir)) => dir.path().join("lake"),
+        (None, None) => unreachable!("a temporary lake is made when --lake is absent"),
+    };
+    let ingest_args = IngestArgs {
+        sources: args.sources.clone(),
+        lake: lake.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        accounts: args.accounts.clone(),
+        regions: Vec::new(),
+        jobs: None,
+        strict: false,
+        format: SummaryFormat::Text,
+        max_file_size: 1 << 30,
+        max_record_size: 1 << 20,
+        buffer_size: 128 << 20,
+        quiet: args.quiet,
+    };
+    let plan = IngestPlan::from_args(&ingest_args, chrono::Utc::now())?;
+    let summary = ingest::run(&plan)?;
+    // The summary goes to stderr so that stdout holds the reports alone.
+    eprint!("{}", render_text(&summary));
+    let mut out = Output::stdout();
+    runtime()?.block_on(query::print_core_reports(&lake, args.format, &mut out))?;
+    Ok(ExitCode::from(if summary.has_failures() {
+        EXIT_PARTIAL
+    } else {
+        0
+    }))
+}
+
+fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let reports = report::load(args.queries.as_deref())?;
+    let mut out = Output::open(&args.output)?;
+    let runtime = runtime()?;
+    if args.list {
+        let all: Vec<_> = reports.values().collect();
+        runtime.block_on(query::list_reports(&all, args.output.format, &mut out))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = args.name.as_deref().unwrap_or_default();
+    let report = query::find_report(&reports, name)?;
+    runtime.block_on(async {
+        let ctx = query::open_lake(&args.lake).await?;
+        query::run_script(&ctx, &report.sql, args.output.format, &mut out).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sql(args: &SqlArgs) -> anyhow::Result<ExitCode> {
+    let script = match (&args.query, &args.file) {
+        (Some(query), _) => Some(query.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let runtime = runtime()?;
+    let ctx = runtime.block_on(query::open_lake(&args.lake))?;
+    match script {
+        Some(script) => {
+            let mut out = Output::open(&args.output)?;
+            runtime.block_on(query::run_script(
+                &ctx,
+                &script,
+                args.output.format,
+                &mut out,
+            ))?;
+        }
+        None => shell::run(&runtime, &ctx, args.output.format)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    let runtime = runtime()?;
+    let mut out = Output::open(&args.output)?;
+    runtime.block_on(async {
+        let (_lake, ctx) = query::empty_context().await?;
+        query::describe(
+            &ctx,
+            args.table.as_deref(),
+            args.all,
+            args.output.format,
+            &mut out,
+        )
+        .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// True when the error is stdout closing early (`| head`): not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.to_string().contains("Broken pipe")
+    })
 }
 
 /// Writes to stdout; a reader that went away (broken pipe) is not an error.

@@ -6,6 +6,7 @@ mod crash;
 mod generated;
 mod incremental;
 mod lossless;
+mod query;
 mod real_logs;
 mod sample_logs;
 mod util;

@@ -1,0 +1,148 @@
+-- view: assumptions
+-- One row per credential-issuing STS call (AssumeRole, AssumeRoleWithSAML,
+-- AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken, AssumeRoot), whether it
+-- succeeded or not. A cross-account call is logged in both accounts under one sharedEventID:
+-- the copies are paired and the caller's copy (the one logged in the caller's account) gives
+-- the row, so the caller's full identity is kept; event_ids lists every copy.
+-- columns:
+--   event_time: when STS was called, UTC
+--   call_id: sharedEventID when the call was logged in several accounts, else eventID
+--   event_ids: the eventID of every copy of the call in the lake, sorted
+--   copies: how many copies of the call the lake holds (2 for a cross-account call seen from both sides)
+--   api: the STS API (eventName)
+--   aws_region: the region STS was called in
+--   caller_type: userIdentity.type of the caller: IAMUser, AssumedRole, SAMLUser, WebIdentityUser, AWSService, Root, ...
+--   caller: who called, readably: the caller's ARN, or the SAML/OIDC subject, or the AWS service
+--   caller_arn: userIdentity.arn of the caller (null for SAML, OIDC and AWS service callers)
+--   caller_account_id: the caller's account (null for SAML, OIDC and AWS service callers)
+--   caller_access_key_id: the key that signed the call; an ASIA... key means the caller was itself a session
+--   caller_session_issuer_arn: for an AssumedRole caller, the role it was using (role chaining)
+--   invoked_by: the AWS service that called on the caller's behalf
+--   identity_provider: the SAML or OIDC provider of a federated caller
+--   role_arn: the role requested; for a failed call without payloads, taken from errorMessage
+--   role_account_id: the account of role_arn
+--   role_name: the role's name (last part of role_arn)
+--   role_session_name: the session name asked for
+--   source_ip_address: where the call came from (an IP, or a service name)
+--   user_agent: the caller's user agent
+--   requested_duration_seconds: durationSeconds as requested; null when not requested
+--   effective_duration_seconds: how long the credentials last: expiration minus call time when logged, else the request, else the API's default (3600 s; 43200 s for GetSessionToken and GetFederationToken; 900 s for AssumeRoot); null when the call failed
+--   credentials_expiration: when the issued credentials expire, UTC
+--   issued_access_key_id: the access key of the new session (ASIA...)
+--   assumed_role_arn: the ARN the new session acts as (arn:aws:sts::...:assumed-role/...)
+--   federated_user_arn: the federated user of a GetFederationToken call
+--   source_identity: the source identity set on the new session (requestParameters.sourceIdentity), else the caller's
+--   external_id: requestParameters.externalId (third-party access)
+--   mfa: true when the caller's session was MFA-authenticated or an MFA code was given with the call
+--   saml_subject: the SAML subject (AssumeRoleWithSAML)
+--   saml_issuer: the SAML issuer (AssumeRoleWithSAML)
+--   web_identity_subject: the OIDC subject (AssumeRoleWithWebIdentity)
+--   web_identity_provider: the OIDC provider (AssumeRoleWithWebIdentity)
+--   succeeded: true when STS issued credentials (no errorCode)
+--   error_code: errorCode of a failed call
+--   error_message: errorMessage of a failed call
+--   is_cross_account: the caller's account is known and differs from the role's account
+--   recipient_account_id: the account whose log gave this row (the caller's, when both logged it)
+WITH sts_calls AS (
+    SELECT
+        *,
+        coalesce(shared_event_id, event_id) AS call_id,
+        -- A call logged once has no sharedEventID; keep it apart from an equal eventID elsewhere.
+        CASE WHEN shared_event_id IS NULL THEN recipient_account_id END AS call_scope
+    FROM events
+    WHERE event_source = 'sts.amazonaws.com'
+      AND event_name IN (
+          'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
+          'GetSessionToken', 'GetFederationToken', 'AssumeRoot'
+      )
+),
+ranked AS (
+    SELECT
+        *,
+        row_number() OVER (
+            PARTITION BY call_id, call_scope
+            ORDER BY
+                CASE WHEN recipient_account_id = principal_account_id THEN 0 ELSE 1 END,
+                CASE WHEN user_type IS NULL OR user_type = 'AWSAccount' THEN 1 ELSE 0 END,
+                recipient_account_id,
+                event_id
+        ) AS copy_rank
+    FROM sts_calls
+),
+copies AS (
+    SELECT
+        call_id,
+        call_scope,
+        array_agg(event_id ORDER BY event_id) AS event_ids,
+        count(*) AS copies
+    FROM sts_calls
+    GROUP BY call_id, call_scope
+)
+SELECT
+    r.event_time,
+    r.call_id,
+    c.event_ids,
+    c.copies,
+    r.event_name AS api,
+    r.aws_region,
+    r.user_type AS caller_type,
+    CASE
+        WHEN r.user_type = 'SAMLUser' THEN coalesce(r.saml_subject, r.user_name, r.principal_id)
+        WHEN r.user_type = 'WebIdentityUser'
+            THEN coalesce(r.web_identity_subject, r.user_name, r.principal_id)
+        WHEN r.user_type = 'AWSService' THEN coalesce(r.invoked_by, r.source_ip_address)
+        ELSE coalesce(r.principal_arn, r.user_name, r.principal_id, r.invoked_by)
+    END AS caller,
+    r.principal_arn AS caller_arn,
+    r.principal_account_id AS caller_account_id,
+    r.access_key_id AS caller_access_key_id,
+    r.session_issuer_arn AS caller_session_issuer_arn,
+    r.invoked_by,
+    r.identity_provider,
+    r.role_arn,
+    r.role_account_id,
+    r.role_name,
+    r.role_session_name,
+    r.source_ip_address,
+    r.user_agent,
+    r.duration_seconds AS requested_duration_seconds,
+    CASE WHEN r.error_code IS NULL THEN coalesce(
+        CAST(
+            extract(EPOCH FROM r.credentials_expiration) - extract(EPOCH FROM r.event_time)
+            AS BIGINT
+        ),
+        r.duration_seconds,
+        CASE r.event_name
+            WHEN 'GetSessionToken' THEN 43200
+            WHEN 'GetFederationToken' THEN 43200
+            WHEN 'AssumeRoot' THEN 900
+            ELSE 3600
+        END
+    ) END AS effective_duration_seconds,
+    r.credentials_expiration,
+    r.issued_access_key_id,
+    r.assumed_role_arn,
+    r.federated_user_arn,
+    coalesce(json_get_str(r.request_parameters, 'sourceIdentity'), r.source_identity)
+        AS source_identity,
+    r.external_id,
+    coalesce(r.mfa_authenticated, false) OR r.mfa_serial_number IS NOT NULL AS mfa,
+    r.saml_subject,
+    r.saml_issuer,
+    r.web_identity_subject,
+    r.web_identity_provider,
+    r.error_code IS NULL AS succeeded,
+    r.error_code,
+    r.error_message,
+    coalesce(
+        r.principal_account_id IS NOT NULL
+        AND r.role_account_id IS NOT NULL
+        AND r.principal_account_id <> r.role_account_id,
+        false
+    ) AS is_cross_account,
+    r.recipient_account_id
+FROM ranked AS r
+JOIN copies AS c
+    ON c.call_id = r.call_id
+    AND c.call_scope IS NOT DISTINCT FROM r.call_scope
+WHERE r.copy_rank = 1

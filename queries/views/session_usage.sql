@@ -1,0 +1,52 @@
+-- view: session_usage
+-- One row per temporary access key (ASIA...) that signed at least one call in the lake: how,
+-- when and from where the session was used. `sessions` joins it with the issuing calls.
+-- A call logged in two accounts (same sharedEventID) counts once.
+-- columns:
+--   access_key_id: the temporary access key that signed the calls
+--   first_used: the first call signed by the key, UTC
+--   last_used: the last call signed by the key, UTC
+--   active_seconds: last_used minus first_used, in seconds
+--   calls: calls signed by the key
+--   failed_calls: those calls that returned an errorCode
+--   distinct_source_ips: the source IPs of those calls, sorted
+--   distinct_source_ip_count: how many distinct source IPs
+--   user_agents: the user agents of those calls, sorted
+--   principal_arn: the ARN the session acted as (assumed-role/... or federated-user/...)
+--   principal_account_id: the account of principal_arn
+--   session_issuer_arn: the role (or user) behind the session
+--   session_issuer_account_id: the account of session_issuer_arn
+--   session_issuer_user_name: the name of the role (or user) behind the session
+--   session_issuer_type: Role, IAMUser, Root, ...
+--   session_created: the session's creation time as its calls report it
+--   mfa_authenticated: any call reports the session as MFA-authenticated
+--   source_identity: the session's source identity as its calls report it
+SELECT
+    access_key_id,
+    min(event_time) AS first_used,
+    max(event_time) AS last_used,
+    CAST(extract(EPOCH FROM max(event_time)) - extract(EPOCH FROM min(event_time)) AS BIGINT)
+        AS active_seconds,
+    -- A call logged in two accounts carries one sharedEventID: count it once. Counting
+    -- distinct values only over the rare shared ids keeps this cheap.
+    count(*) - count(shared_event_id) + count(DISTINCT shared_event_id) AS calls,
+    count(error_code) - count(CASE WHEN error_code IS NOT NULL THEN shared_event_id END)
+        + count(DISTINCT CASE WHEN error_code IS NOT NULL THEN shared_event_id END)
+        AS failed_calls,
+    array_agg(DISTINCT source_ip_address ORDER BY source_ip_address)
+        FILTER (WHERE source_ip_address IS NOT NULL) AS distinct_source_ips,
+    count(DISTINCT source_ip_address) AS distinct_source_ip_count,
+    array_agg(DISTINCT user_agent ORDER BY user_agent)
+        FILTER (WHERE user_agent IS NOT NULL) AS user_agents,
+    max(principal_arn) AS principal_arn,
+    max(principal_account_id) AS principal_account_id,
+    max(session_issuer_arn) AS session_issuer_arn,
+    max(session_issuer_account_id) AS session_issuer_account_id,
+    max(session_issuer_user_name) AS session_issuer_user_name,
+    max(session_issuer_type) AS session_issuer_type,
+    min(session_creation_date) AS session_created,
+    coalesce(bool_or(mfa_authenticated), false) AS mfa_authenticated,
+    max(source_identity) AS source_identity
+FROM events
+WHERE access_key_id LIKE 'ASIA%'
+GROUP BY access_key_id

@@ -1,0 +1,270 @@
+//! The lake as SQL: a DataFusion `SessionContext` with the `events` table (the Parquet lake,
+//! Hive-partitioned by `account_id` and `date`) and the derived views kept as plain SQL in
+//! `queries/views/`, optionally narrowed to a time range and accounts.
+//!
+//! The scope (`--from`, `--to`, `--account`) is applied once, to `events`, as typed filter
+//! expressions: every view and report reads `events`, so they all see the same slice, and no
+//! user value is ever formatted into SQL text.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{Expr, SessionConfig, col, lit};
+
+use crate::batch;
+use crate::error::QueryError;
+use crate::source::key::date_text;
+
+/// The Hive partition columns of `events`, in path order.
+pub const PARTITION_COLUMNS: [(&str, &str); 2] = [
+    (
+        "account_id",
+        "partition: recipient_account_id, validated (12 digits) or `unknown`",
+    ),
+    (
+        "date",
+        "partition: the UTC date of event_time, YYYY-MM-DD (filter on it to skip whole folders)",
+    ),
+];
+
+/// A derived view: its name and its SQL, registered in this order (later views read earlier ones).
+#[derive(Debug, Clone, Copy)]
+pub struct ViewSql {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The views of `queries/views/`, compiled into the binary so it works from any folder.
+pub const VIEWS: &[ViewSql] = &[
+    ViewSql {
+        name: "assumptions",
+        sql: include_str!("../queries/views/assumptions.sql"),
+    },
+    ViewSql {
+        name: "session_usage",
+        sql: include_str!("../queries/views/session_usage.sql"),
+    },
+    ViewSql {
+        name: "sessions",
+        sql: include_str!("../queries/views/sessions.sql"),
+    },
+];
+
+/// Which slice of the lake the tables show. Times are microseconds UTC, `to` exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryScope {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub accounts: Vec<String>,
+}
+
+impl QueryScope {
+    pub fn is_everything(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && self.accounts.is_empty()
+    }
+
+    /// The filter on `events`: partition columns first, so whole folders are skipped, then the
+    /// exact bounds on `event_time` (also used for row-group pruning by Parquet statistics).
+    fn filters(&self) -> Vec<Expr> {
+        let mut filters = Vec::new();
+        if let Some(from) = self.from {
+            filters.push(col("date").gt_eq(lit(date_text_of(from))));
+            filters.push(col("event_time").gt_eq(lit(timestamp(from))));
+        }
+        if let Some(to) = self.to {
+            // `to` is exclusive, so its own date is the last one that can hold events.
+            filters.push(col("date").lt_eq(lit(date_text_of(to))));
+            filters.push(col("event_time").lt(lit(timestamp(to))));
+        }
+        if !self.accounts.is_empty() {
+            let accounts = self.accounts.iter().map(|a| lit(a.as_str())).collect();
+            filters.push(col("account_id").in_list(accounts, false));
+        }
+        filters
+    }
+}
+
+fn timestamp(micros: i64) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()))
+}
+
+fn date_text_of(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| date_text(t.date_naive()))
+        .unwrap_or_default()
+}
+
+/// The schema of `events` as DataFusion reads it: the lake's file schema with strings as
+/// `Utf8View` (what DataFusion's Parquet reader produces natively), then the partition columns.
+pub fn events_file_schema() -> SchemaRef {
+    let fields: Vec<Field> = batch::schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let data_type = match field.data_type() {
+                DataType::Utf8 => DataType::Utf8View,
+                other => other.clone(),
+            };
+            field.as_ref().clone().with_data_type(data_type)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Where the lake's `events` folder is; an error that says what to do when there is no lake.
+pub fn events_dir(lake: &Path) -> Result<PathBuf, QueryError> {
+    let events = lake.join("events");
+    if !events.is_dir() {
+        return Err(QueryError::NoLake {
+            path: lake.to_path_buf(),
+        });
+    }
+    std::fs::canonicalize(&events).map_err(|source| QueryError::Io {
+        path: events.clone(),
+        source,
+    })
+}
+
+/// A context with `events` (narrowed to `scope`) and every view registered, JSON functions
+/// (`json_get_str` and friends) available.
+/// Query operators that outgrow `memory_limit` bytes spill to temporary files.
+pub async fn open(
+    lake: &Path,
+    scope: &QueryScope,
+    memory_limit: usize,
+) -> Result<SessionContext, QueryError> {
+    let config = SessionConfig::new().with_information_schema(true);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(memory_limit, 1.0)
+        .build_arc()
+        .map_err(QueryError::setup("query memory"))?;
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+    datafusion_functions_json::register_all(&mut ctx)
+        .map_err(QueryError::setup("JSON functions"))?;
+    register_events(&ctx, lake, scope).await?;
+    for view in VIEWS {
+        register_view(&ctx, view.name, view.sql).await?;
+    }
+    Ok(ctx)
+}
+
+async fn register_events(
+    ctx: &SessionContext,
+    lake: &Path,
+    scope: &QueryScope,
+) -> Result<(), QueryError> {
+    let events = events_dir(lake)?;
+    let url = format!("{}/", events.display());
+    let table_url = ListingTableUrl::parse(&url).map_err(QueryError::setup("lake path"))?;
+    let partition_columns = PARTITION_COLUMNS
+        .iter()
+        .map(|(name, _)| ((*name).to_owned(), DataType::Utf8))
+        .collect();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_columns);
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(events_file_schema());
+    let table = ListingTable::try_new(config).map_err(QueryError::setup("events table"))?;
+    if scope.is_everything() {
+        ctx.register_table("events", Arc::new(table))
+            .map_err(QueryError::setup("events table"))?;
+        return Ok(());
+    }
+    let mut frame = ctx
+        .read_table(Arc::new(table))
+        .map_err(QueryError::setup("events table"))?;
+    for filter in scope.filters() {
+        frame = frame
+            .filter(filter)
+            .map_err(QueryError::setup("events scope"))?;
+    }
+    ctx.register_table("events", frame.into_view())
+        .map_err(QueryError::setup("events table"))?;
+    Ok(())
+}
+
+async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<(), QueryError> {
+    let frame = ctx.sql(sql).await.map_err(|source| QueryError::View {
+        name: name.to_owned(),
+        source: Box::new(source),
+    })?;
+    ctx.register_table(name, frame.into_view())
+        .map_err(QueryError::setup("view"))?;
+    Ok(())
+}
+
+/// What `schema` and `\d` show about a table: what it is and what each column means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDoc {
+    pub name: String,
+    pub kind: &'static str,
+    pub description: String,
+    /// (column, meaning) in the table's order.
+    pub columns: Vec<(String, String)>,
+}
+
+/// The documentation of `events` and of every view, from `batch::COLUMNS` and the views' headers.
+pub fn table_docs() -> Vec<TableDoc> {
+    let mut columns: Vec<(String, String)> = batch::COLUMNS
+        .iter()
+        .map(|c| (c.name.to_owned(), c.doc.to_owned()))
+        .collect();
+    columns.extend(
+        PARTITION_COLUMNS
+            .iter()
+            .map(|(name, doc)| ((*name).to_owned(), (*doc).to_owned())),
+    );
+    let mut docs = vec![TableDoc {
+        name: "events".to_owned(),
+        kind: "table",
+        description:
+            "One row per CloudTrail event, deduplicated on (event_id, recipient_account_id): \
+                      the Parquet lake, partitioned by account_id and date."
+                .to_owned(),
+        columns,
+    }];
+    docs.extend(VIEWS.iter().map(|view| {
+        let (description, columns) = view_header(view.sql);
+        TableDoc {
+            name: view.name.to_owned(),
+            kind: "view",
+            description,
+            columns,
+        }
+    }));
+    docs
+}
+
+/// A view's header: the comment lines before `-- columns:` are its description, the
+/// `--   name: meaning` lines after it document its columns.
+fn view_header(sql: &str) -> (String, Vec<(String, String)>) {
+    let mut description = Vec::new();
+    let mut columns = Vec::new();
+    let mut in_columns = false;
+    for line in sql.lines() {
+        let Some(comment) = line.strip_prefix("--") else {
+            break;
+        };
+        let text = comment.trim();
+        if text == "columns:" {
+            in_columns = true;
+        } else if in_columns {
+            if let Some((name, doc)) = text.split_once(':') {
+                columns.push((name.trim().to_owned(), doc.trim().to_owned()));
+            }
+        } else if !text.starts_with("view:") {
+            description.push(text);
+        }
+    }
+    (description.join(" "), columns)
+}

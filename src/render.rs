@@ -1,0 +1,365 @@
+//! Query results as text: an aligned table for people, CSV, JSON and NDJSON for programs,
+//! Markdown for tickets and wikis. Times print as UTC RFC 3339 (`2024-03-01T08:00:00Z`), lists
+//! as JSON arrays in CSV and one item per line in tables.
+//!
+//! CSV, JSON and NDJSON stream batch by batch; a table needs every row to size its columns.
+
+use std::io::Write;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, Table, presets};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::error::QueryError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Markdown,
+}
+
+/// RFC 3339 in UTC; `%.f` prints fractions only when there are some.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.fZ";
+const NAIVE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+fn format_options() -> FormatOptions<'static> {
+    FormatOptions::default()
+        .with_timestamp_tz_format(Some(TIME_FORMAT))
+        .with_timestamp_format(Some(NAIVE_TIME_FORMAT))
+        .with_null("")
+}
+
+/// How a table is laid out: wrapped to the terminal's width, or never wrapped (files, pipes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStyle {
+    pub wrap_to_terminal: bool,
+}
+
+/// Writes every batch of `stream` to `out` in `format`; returns the number of rows.
+pub async fn write_stream(
+    format: OutputFormat,
+    style: TableStyle,
+    schema: &SchemaRef,
+    mut stream: SendableRecordBatchStream,
+    out: &mut dyn Write,
+) -> Result<u64, QueryError> {
+    let mut rows = 0u64;
+    let mut held = Vec::new();
+    if format == OutputFormat::Csv {
+        let mut writer = csv::Writer::from_writer(&mut *out);
+        writer
+            .write_record(schema.fields().iter().map(|f| f.name()))
+            .map_err(render_error)?;
+        writer.flush().map_err(QueryError::Output)?;
+    }
+    if format == OutputFormat::Json {
+        out.write_all(b"[").map_err(QueryError::Output)?;
+    }
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        match format {
+            OutputFormat::Table | OutputFormat::Markdown => held.push(batch.clone()),
+            OutputFormat::Csv => write_csv(out, &batch)?,
+            OutputFormat::Json => write_json(out, &batch, rows == 0, false)?,
+            OutputFormat::Ndjson => write_json(out, &batch, true, true)?,
+        }
+        rows += batch.num_rows() as u64;
+    }
+    match format {
+        OutputFormat::Table => {
+            let table = build_table(schema, &held, style)?;
+            writeln!(out, "{table}").map_err(QueryError::Output)?;
+            let noun = if rows == 1 { "row" } else { "rows" };
+            writeln!(out, "({rows} {noun})").map_err(QueryError::Output)?;
+        }
+        OutputFormat::Markdown => write_markdown(out, schema, &held)?,
+        OutputFormat::Json => out.write_all(b"\n]\n").map_err(QueryError::Output)?,
+        OutputFormat::Csv | OutputFormat::Ndjson => {}
+    }
+    out.flush().map_err(QueryError::Output)?;
+    Ok(rows)
+}
+
+fn render_error(error: impl std::fmt::Display) -> QueryError {
+    QueryError::Render(error.to_string())
+}
+
+fn build_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    style: TableStyle,
+) -> Result<Table, QueryError> {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.set_content_arrangement(if style.wrap_to_terminal {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    });
+    table.set_header(schema.fields().iter().map(|f| f.name().clone()));
+    for batch in batches {
+        let columns = formatters(batch)?;
+        for row in 0..batch.num_rows() {
+            let cells = batch
+                .columns()
+                .iter()
+                .zip(&columns)
+                .map(|(array, format)| cell_text(array.as_ref(), format, row, "\n"));
+            table.add_row(cells.collect::<Vec<_>>());
+        }
+    }
+    Ok(table)
+}
+
+/// A GitHub-flavoured Markdown table, unpadded so that documents diff line by line.
+fn write_markdown(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(), QueryError> {
+    let escape = |text: &str| text.replace('|', "\\|").replace('\n', "<br>");
+    let names: Vec<String> = schema.fields().iter().map(|f| escape(f.name())).collect();
+    writeln!(out, "| {} |", names.join(" | ")).map_err(QueryError::Output)?;
+    writeln!(out, "|{}", " --- |".repeat(names.len())).map_err(QueryError::Output)?;
+    for batch in batches {
+        let columns = formatters(batch)?;
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .zip(&columns)
+                .map(|(array, format)| escape(&cell_text(array.as_ref(), format, row, "<br>")))
+                .collect();
+            writeln!(out, "| {} |", cells.join(" | ")).map_err(QueryError::Output)?;
+        }
+    }
+    Ok(())
+}
+
+fn formatters(batch: &RecordBatch) -> Result<Vec<ArrayFormatter<'_>>, QueryError> {
+    static OPTIONS: std::sync::LazyLock<FormatOptions<'static>> =
+        std::sync::LazyLock::new(format_options);
+    batch
+        .columns()
+        .iter()
+        .map(|array| ArrayFormatter::try_new(array.as_ref(), &OPTIONS).map_err(render_error))
+        .collect()
+}
+
+/// A cell as text: lists joined by `separator`, or as a JSON array when `separator` is empty.
+fn cell_text(array: &dyn Array, format: &ArrayFormatter, row: usize, separator: &str) -> String {
+    if array.is_null(row) {
+        return String::new();
+    }
+    if is_list(array.data_type()) {
+        let Value::Array(items) = cell_json(array, row) else {
+            return format.value(row).to_string();
+        };
+        if separator.is_empty() {
+            return Value::Array(items).to_string();
+        }
+        let texts: Vec<String> = items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .collect();
+        return texts.join(separator);
+    }
+    format.value(row).to_string()
+}
+
+fn is_list(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _)
+    )
+}
+
+fn write_csv(out: &mut dyn Write, batch: &RecordBatch) -> Result<(), QueryError> {
+    let columns = formatters(batch)?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    for row in 0..batch.num_rows() {
+        let cells = batch
+            .columns()
+            .iter()
+            .zip(&columns)
+            .map(|(array, format)| cell_text(array.as_ref(), format, row, ""));
+        writer.write_record(cells).map_err(render_error)?;
+    }
+    writer.flush().map_err(QueryError::Output)
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    batch: &RecordBatch,
+    first: bool,
+    lines: bool,
+) -> Result<(), QueryError> {
+    let schema = batch.schema();
+    for row in 0..batch.num_rows() {
+        let object: serde_json::Map<String, Value> = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, array)| (field.name().clone(), cell_json(array.as_ref(), row)))
+            .collect();
+        let text = Value::Object(object).to_string();
+        if lines {
+            writeln!(out, "{text}").map_err(QueryError::Output)?;
+        } else {
+            let separator = if first && row == 0 { "\n  " } else { ",\n  " };
+            write!(out, "{separator}{text}").map_err(QueryError::Output)?;
+        }
+    }
+    Ok(())
+}
+
+/// A cell as a JSON value: numbers and booleans typed, lists as arrays, the rest as text.
+fn cell_json(array: &dyn Array, row: usize) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+        DataType::List(_) => list_json(array.as_list::<i32>().value(row).as_ref()),
+        DataType::LargeList(_) => list_json(array.as_list::<i64>().value(row).as_ref()),
+        DataType::FixedSizeList(_, _) => list_json(array.as_fixed_size_list().value(row).as_ref()),
+        data_type => {
+            let options = format_options();
+            let text = ArrayFormatter::try_new(array, &options)
+                .map(|format| format.value(row).to_string())
+                .unwrap_or_default();
+            if data_type.is_numeric()
+                && let Ok(number) = text.parse::<serde_json::Number>()
+            {
+                return Value::Number(number);
+            }
+            Value::String(text)
+        }
+    }
+}
+
+fn list_json(values: &dyn Array) -> Value {
+    Value::Array((0..values.len()).map(|i| cell_json(values, i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        BooleanArray, Float64Array, Int64Array, ListBuilder, StringBuilder,
+        TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::physical_plan::memory::MemoryStream;
+
+    use super::*;
+
+    fn sample() -> (SchemaRef, RecordBatch) {
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value("10.0.0.1");
+        list.values().append_value("10.0.0.2");
+        list.append(true);
+        list.append(false);
+        let time = TimestampMicrosecondArray::from(vec![Some(1_709_280_000_000_000), None])
+            .with_timezone("UTC");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("ratio", DataType::Float64, true),
+            Field::new("ok", DataType::Boolean, true),
+            Field::new("at", time.data_type().clone(), true),
+            Field::new("ips", list.finish().data_type().clone(), true),
+        ]));
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value("10.0.0.1");
+        list.values().append_value("10.0.0.2");
+        list.append(true);
+        list.append(false);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec![Some("a,\"b\""), None])),
+                Arc::new(Int64Array::from(vec![Some(3), None])),
+                Arc::new(Float64Array::from(vec![Some(0.5), None])),
+                Arc::new(BooleanArray::from(vec![Some(true), None])),
+                Arc::new(time),
+                Arc::new(list.finish()),
+            ],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    fn render(format: OutputFormat) -> String {
+        let (schema, batch) = sample();
+        let stream = MemoryStream::try_new(vec![batch], schema.clone(), None).unwrap();
+        let mut out = Vec::new();
+        let style = TableStyle {
+            wrap_to_terminal: false,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let rows = runtime
+            .block_on(write_stream(
+                format,
+                style,
+                &schema,
+                Box::pin(stream),
+                &mut out,
+            ))
+            .unwrap();
+        assert_eq!(rows, 2);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_quotes_and_lists_as_json() {
+        assert_eq!(
+            render(OutputFormat::Csv),
+            "name,n,ratio,ok,at,ips\n\"a,\"\"b\"\"\",3,0.5,true,2024-03-01T08:00:00Z,\"[\"\"10.0.0.1\"\",\"\"10.0.0.2\"\"]\"\n,,,,,\n"
+        );
+    }
+
+    #[test]
+    fn ndjson_types_values() {
+        let text = render(OutputFormat::Ndjson);
+        let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first,
+            serde_json::json!({"name": "a,\"b\"", "n": 3, "ratio": 0.5, "ok": true,
+                "at": "2024-03-01T08:00:00Z", "ips": ["10.0.0.1", "10.0.0.2"]})
+        );
+        let second: Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert!(second.as_object().unwrap().values().all(Value::is_null));
+    }
+
+    #[test]
+    fn json_is_one_array() {
+        let all: Value = serde_json::from_str(&render(OutputFormat::Json)).unwrap();
+        assert_eq!(all.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn table_counts_rows() {
+        let text = render(OutputFormat::Table);
+        assert!(text.contains("2024-03-01T08:00:00Z"), "{text}");
+        assert!(text.ends_with("(2 rows)\n"), "{text}");
+        let markdown = render(OutputFormat::Markdown);
+        assert!(markdown.contains("10.0.0.1<br>10.0.0.2"), "{markdown}");
+    }
+}
