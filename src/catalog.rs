@@ -9,6 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{LogicalPlan, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use tokio::sync::OnceCell;
+
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -40,6 +47,9 @@ pub const PARTITION_COLUMNS: [(&str, &str); 2] = [
 pub struct ViewSql {
     pub name: &'static str,
     pub sql: &'static str,
+    /// Computed once per session and kept: DataFusion recomputes a view at every reference,
+    /// and `sessions` reads `assumptions` four times (role chains are recursive).
+    pub computed_once: bool,
 }
 
 /// The views of `queries/views/`, compiled into the binary so it works from any folder.
@@ -47,14 +57,17 @@ pub const VIEWS: &[ViewSql] = &[
     ViewSql {
         name: "assumptions",
         sql: include_str!("../queries/views/assumptions.sql"),
+        computed_once: true,
     },
     ViewSql {
         name: "session_usage",
         sql: include_str!("../queries/views/session_usage.sql"),
+        computed_once: false,
     },
     ViewSql {
         name: "sessions",
         sql: include_str!("../queries/views/sessions.sql"),
+        computed_once: false,
     },
 ];
 
@@ -151,7 +164,7 @@ pub async fn open(
         .map_err(QueryError::setup("JSON functions"))?;
     register_events(&ctx, lake, scope).await?;
     for view in VIEWS {
-        register_view(&ctx, view.name, view.sql).await?;
+        register_view(&ctx, view).await?;
     }
     Ok(ctx)
 }
@@ -193,14 +206,77 @@ async fn register_events(
     Ok(())
 }
 
-async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result<(), QueryError> {
-    let frame = ctx.sql(sql).await.map_err(|source| QueryError::View {
-        name: name.to_owned(),
+async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), QueryError> {
+    let frame = ctx.sql(view.sql).await.map_err(|source| QueryError::View {
+        name: view.name.to_owned(),
         source: Box::new(source),
     })?;
-    ctx.register_table(name, frame.into_view())
+    let table: Arc<dyn TableProvider> = if view.computed_once {
+        Arc::new(ComputedOnce::new(frame.logical_plan().clone()))
+    } else {
+        frame.into_view()
+    };
+    ctx.register_table(view.name, table)
         .map_err(QueryError::setup("view"))?;
     Ok(())
+}
+
+/// A view whose rows are computed at its first scan and then served from memory for the rest
+/// of the session. What it holds is the view's result (for `assumptions`, one row per STS
+/// call), never the lake.
+#[derive(Debug)]
+struct ComputedOnce {
+    plan: LogicalPlan,
+    schema: SchemaRef,
+    rows: OnceCell<MemTable>,
+}
+
+impl ComputedOnce {
+    fn new(plan: LogicalPlan) -> Self {
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        ComputedOnce {
+            plan,
+            schema,
+            rows: OnceCell::new(),
+        }
+    }
+
+    async fn rows(&self, state: &dyn Session) -> datafusion::error::Result<&MemTable> {
+        self.rows
+            .get_or_try_init(|| async {
+                let plan = state.create_physical_plan(&self.plan).await?;
+                // The physical schema can differ from the logical one in nullability.
+                let schema = plan.schema();
+                let partitions =
+                    datafusion::physical_plan::collect_partitioned(plan, state.task_ctx()).await?;
+                MemTable::try_new(schema, partitions)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TableProvider for ComputedOnce {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.rows(state)
+            .await?
+            .scan(state, projection, filters, limit)
+            .await
+    }
 }
 
 /// What `schema` and `\d` show about a table: what it is and what each column means.

@@ -118,7 +118,7 @@ pub struct LakeArgs {
     pub accounts: Vec<String>,
 
     /// Memory for query operators before they spill to disk (suffixes K, M, G)
-    #[arg(long, default_value = "4G", value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
     pub memory_limit: u64,
 }
 

@@ -263,7 +263,7 @@ pub async fn print_core_reports(
     format: OutputFormat,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    let ctx = catalog::open(lake, &QueryScope::default(), 4 << 30).await?;
+    let ctx = catalog::open(lake, &QueryScope::default(), 8 << 30).await?;
     let reports = report::load(None)?;
     let mut json = serde_json::Map::new();
     for name in report::CORE_REPORTS {

@@ -159,6 +159,9 @@ fn cell_text(array: &dyn Array, format: &ArrayFormatter, row: usize, separator: 
     if array.is_null(row) {
         return String::new();
     }
+    if let Some(text) = string_value(array, row) {
+        return text.to_owned();
+    }
     if is_list(array.data_type()) {
         let Value::Array(items) = cell_json(array, row) else {
             return format.value(row).to_string();
@@ -231,6 +234,9 @@ fn cell_json(array: &dyn Array, row: usize) -> Value {
     if array.is_null(row) {
         return Value::Null;
     }
+    if let Some(text) = string_value(array, row) {
+        return Value::String(text.to_owned());
+    }
     match array.data_type() {
         DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
         DataType::List(_) => list_json(array.as_list::<i32>().value(row).as_ref()),
@@ -248,6 +254,16 @@ fn cell_json(array: &dyn Array, row: usize) -> Value {
             }
             Value::String(text)
         }
+    }
+}
+
+/// The text of a string cell without going through a formatter (the common, hot case).
+fn string_value(array: &dyn Array, row: usize) -> Option<&str> {
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(array.as_string_view().value(row)),
+        _ => None,
     }
 }
 

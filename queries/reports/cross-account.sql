@@ -15,7 +15,7 @@ SELECT
     count(*) AS assumptions,
     count(a.error_code) AS failed,
     count(DISTINCT a.caller) AS principal_count,
-    array_agg(DISTINCT a.caller ORDER BY a.caller) AS principals,
+    array_sort(array_agg(DISTINCT a.caller)) AS principals,
     min(a.event_time) AS first_seen,
     max(a.event_time) AS last_seen
 FROM assumptions AS a

@@ -13,8 +13,7 @@ SELECT
     count(*) AS attempts,
     min(event_time) AS first_seen,
     max(event_time) AS last_seen,
-    array_agg(DISTINCT source_ip_address ORDER BY source_ip_address)
-        FILTER (WHERE source_ip_address IS NOT NULL) AS source_ips,
+    array_sort(array_agg(DISTINCT source_ip_address) FILTER (WHERE source_ip_address IS NOT NULL)) AS source_ips,
     min(error_message) AS example_message
 FROM assumptions
 WHERE error_code IS NOT NULL

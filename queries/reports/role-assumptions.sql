@@ -14,8 +14,7 @@ SELECT
     min(event_time) AS first_seen,
     max(event_time) AS last_seen,
     count(DISTINCT source_ip_address) AS distinct_ips,
-    array_agg(DISTINCT source_ip_address ORDER BY source_ip_address)
-        FILTER (WHERE source_ip_address IS NOT NULL) AS source_ips
+    array_sort(array_agg(DISTINCT source_ip_address) FILTER (WHERE source_ip_address IS NOT NULL)) AS source_ips
 FROM assumptions
 GROUP BY caller, caller_type, role_arn, role_account_id, api
 ORDER BY assumptions DESC, principal, role_arn, api

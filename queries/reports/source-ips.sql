@@ -28,8 +28,7 @@ SELECT
     count(error_code) AS failed_calls,
     min(event_time) AS first_seen,
     max(event_time) AS last_seen,
-    array_agg(DISTINCT user_agent ORDER BY user_agent)
-        FILTER (WHERE user_agent IS NOT NULL) AS user_agents
+    array_sort(array_agg(DISTINCT user_agent) FILTER (WHERE user_agent IS NOT NULL)) AS user_agents
 FROM callers
 WHERE identity IS NOT NULL
 GROUP BY kind, identity, source_ip_address

@@ -47,8 +47,16 @@ WITH sts_calls AS (
     SELECT
         *,
         coalesce(shared_event_id, event_id) AS call_id,
-        -- A call logged once has no sharedEventID; keep it apart from an equal eventID elsewhere.
-        CASE WHEN shared_event_id IS NULL THEN recipient_account_id END AS call_scope
+        -- Which copy speaks for the call: the caller's own log first, then a copy with a real
+        -- identity (not the bare AWSAccount of the other side), then the lowest account/eventID.
+        -- A sortable key rather than a window, so no wide rows are ever sorted.
+        concat(
+            CASE WHEN recipient_account_id = principal_account_id THEN '0' ELSE '1' END,
+            CASE WHEN user_type IS NULL OR user_type = 'AWSAccount' THEN '1' ELSE '0' END,
+            coalesce(recipient_account_id, ''),
+            '/',
+            event_id
+        ) AS copy_key
     FROM events
     WHERE event_source = 'sts.amazonaws.com'
       AND event_name IN (
@@ -56,33 +64,22 @@ WITH sts_calls AS (
           'GetSessionToken', 'GetFederationToken', 'AssumeRoot'
       )
 ),
-ranked AS (
+-- Only calls logged in several accounts have copies to pair; the rest pass straight through.
+shared_copies AS (
     SELECT
-        *,
-        row_number() OVER (
-            PARTITION BY call_id, call_scope
-            ORDER BY
-                CASE WHEN recipient_account_id = principal_account_id THEN 0 ELSE 1 END,
-                CASE WHEN user_type IS NULL OR user_type = 'AWSAccount' THEN 1 ELSE 0 END,
-                recipient_account_id,
-                event_id
-        ) AS copy_rank
-    FROM sts_calls
-),
-copies AS (
-    SELECT
-        call_id,
-        call_scope,
-        array_agg(event_id ORDER BY event_id) AS event_ids,
+        shared_event_id,
+        min(copy_key) AS chosen_copy,
+        array_agg(event_id) AS event_ids,
         count(*) AS copies
     FROM sts_calls
-    GROUP BY call_id, call_scope
+    WHERE shared_event_id IS NOT NULL
+    GROUP BY shared_event_id
 )
 SELECT
     r.event_time,
     r.call_id,
-    c.event_ids,
-    c.copies,
+    coalesce(array_sort(c.event_ids), [r.event_id]) AS event_ids,
+    coalesce(c.copies, 1) AS copies,
     r.event_name AS api,
     r.aws_region,
     r.user_type AS caller_type,
@@ -141,8 +138,7 @@ SELECT
         false
     ) AS is_cross_account,
     r.recipient_account_id
-FROM ranked AS r
-JOIN copies AS c
-    ON c.call_id = r.call_id
-    AND c.call_scope IS NOT DISTINCT FROM r.call_scope
-WHERE r.copy_rank = 1
+-- The small side first: DataFusion builds its hash table from the left input.
+FROM shared_copies AS c
+RIGHT JOIN sts_calls AS r ON r.shared_event_id = c.shared_event_id
+WHERE r.shared_event_id IS NULL OR r.copy_key = c.chosen_copy

@@ -21,32 +21,66 @@
 --   session_created: the session's creation time as its calls report it
 --   mfa_authenticated: any call reports the session as MFA-authenticated
 --   source_identity: the session's source identity as its calls report it
+-- Two plain GROUP BYs and no join: first per key, source IP, user agent and sharedEventID (the
+-- two copies of a call logged in two accounts share all four, so they fall in one group and
+-- count once), then per key. DISTINCT aggregates would keep one hash set per session, which
+-- does not scale to millions of sessions in DataFusion.
+WITH per_source AS (
+    SELECT
+        access_key_id,
+        source_ip_address,
+        user_agent,
+        shared_event_id,
+        count(*) AS signed_rows,
+        count(error_code) AS failed_rows,
+        min(event_time) AS first_used,
+        max(event_time) AS last_used,
+        max(principal_arn) AS principal_arn,
+        max(principal_account_id) AS principal_account_id,
+        max(session_issuer_arn) AS session_issuer_arn,
+        max(session_issuer_account_id) AS session_issuer_account_id,
+        max(session_issuer_user_name) AS session_issuer_user_name,
+        max(session_issuer_type) AS session_issuer_type,
+        min(session_creation_date) AS session_created,
+        bool_or(mfa_authenticated) AS mfa_authenticated,
+        max(source_identity) AS source_identity
+    FROM events
+    WHERE access_key_id LIKE 'ASIA%'
+    GROUP BY access_key_id, source_ip_address, user_agent, shared_event_id
+),
+per_key AS (
+    SELECT
+        access_key_id,
+        min(first_used) AS first_used,
+        max(last_used) AS last_used,
+        CAST(extract(EPOCH FROM max(last_used)) - extract(EPOCH FROM min(first_used)) AS BIGINT)
+            AS active_seconds,
+        sum(CASE WHEN shared_event_id IS NULL THEN signed_rows ELSE 1 END) AS calls,
+        sum(
+            CASE
+                WHEN shared_event_id IS NULL THEN failed_rows
+                WHEN failed_rows > 0 THEN 1
+                ELSE 0
+            END
+        ) AS failed_calls,
+        array_sort(array_distinct(
+            array_agg(source_ip_address) FILTER (WHERE source_ip_address IS NOT NULL)
+        )) AS distinct_source_ips,
+        array_sort(array_distinct(array_agg(user_agent) FILTER (WHERE user_agent IS NOT NULL)))
+            AS user_agents,
+        max(principal_arn) AS principal_arn,
+        max(principal_account_id) AS principal_account_id,
+        max(session_issuer_arn) AS session_issuer_arn,
+        max(session_issuer_account_id) AS session_issuer_account_id,
+        max(session_issuer_user_name) AS session_issuer_user_name,
+        max(session_issuer_type) AS session_issuer_type,
+        min(session_created) AS session_created,
+        coalesce(bool_or(mfa_authenticated), false) AS mfa_authenticated,
+        max(source_identity) AS source_identity
+    FROM per_source
+    GROUP BY access_key_id
+)
 SELECT
-    access_key_id,
-    min(event_time) AS first_used,
-    max(event_time) AS last_used,
-    CAST(extract(EPOCH FROM max(event_time)) - extract(EPOCH FROM min(event_time)) AS BIGINT)
-        AS active_seconds,
-    -- A call logged in two accounts carries one sharedEventID: count it once. Counting
-    -- distinct values only over the rare shared ids keeps this cheap.
-    count(*) - count(shared_event_id) + count(DISTINCT shared_event_id) AS calls,
-    count(error_code) - count(CASE WHEN error_code IS NOT NULL THEN shared_event_id END)
-        + count(DISTINCT CASE WHEN error_code IS NOT NULL THEN shared_event_id END)
-        AS failed_calls,
-    array_agg(DISTINCT source_ip_address ORDER BY source_ip_address)
-        FILTER (WHERE source_ip_address IS NOT NULL) AS distinct_source_ips,
-    count(DISTINCT source_ip_address) AS distinct_source_ip_count,
-    array_agg(DISTINCT user_agent ORDER BY user_agent)
-        FILTER (WHERE user_agent IS NOT NULL) AS user_agents,
-    max(principal_arn) AS principal_arn,
-    max(principal_account_id) AS principal_account_id,
-    max(session_issuer_arn) AS session_issuer_arn,
-    max(session_issuer_account_id) AS session_issuer_account_id,
-    max(session_issuer_user_name) AS session_issuer_user_name,
-    max(session_issuer_type) AS session_issuer_type,
-    min(session_creation_date) AS session_created,
-    coalesce(bool_or(mfa_authenticated), false) AS mfa_authenticated,
-    max(source_identity) AS source_identity
-FROM events
-WHERE access_key_id LIKE 'ASIA%'
-GROUP BY access_key_id
+    *,
+    CAST(coalesce(array_length(distinct_source_ips), 0) AS BIGINT) AS distinct_source_ip_count
+FROM per_key
