@@ -48,7 +48,7 @@ pub struct ViewSql {
     pub name: &'static str,
     pub sql: &'static str,
     /// Computed once per session and kept: DataFusion recomputes a view at every reference,
-    /// and `sessions` reads `assumptions` four times (role chains are recursive).
+    /// and `sessions` reads `issued_credentials` four times (role chains are recursive).
     pub computed_once: bool,
 }
 
@@ -57,6 +57,11 @@ pub const VIEWS: &[ViewSql] = &[
     ViewSql {
         name: "assumptions",
         sql: include_str!("../queries/views/assumptions.sql"),
+        computed_once: false,
+    },
+    ViewSql {
+        name: "issued_credentials",
+        sql: include_str!("../queries/views/issued_credentials.sql"),
         computed_once: true,
     },
     ViewSql {
@@ -154,7 +159,12 @@ pub async fn open(
     scope: &QueryScope,
     memory_limit: usize,
 ) -> Result<SessionContext, QueryError> {
-    let config = SessionConfig::new().with_information_schema(true);
+    let mut config = SessionConfig::new().with_information_schema(true);
+    // Late materialisation: evaluate filters (event_source, access_key_id, ...) while decoding
+    // and decode the wide columns (JSON text) only for the rows that pass.
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit, 1.0)
         .build_arc()

@@ -75,7 +75,7 @@ Exit codes: 0 success, 1 failed (no lake, bad SQL, unknown report), 64 bad comma
 
 const SQL_HELP: &str = "\
 Tables: events (the lake; filter on `date` and `account_id` to skip folders), assumptions,
-sessions, session_usage. JSON text columns work with json_get_str(col, 'key'),
+sessions, session_usage, issued_credentials. JSON text columns work with json_get_str(col, 'key'),
 json_get(col, 'a', 'b'), json_contains, json_length, ->, ->> and friends. Only reading is
 allowed: no DDL, INSERT, COPY or SET, and no access to files or URLs.
 

@@ -41,9 +41,7 @@
 --   origin_principal_arn: who is at the root of the chain: IAM user or root ARN, SAML or OIDC subject, AWS service, or the first AssumedRole ARN the lake knows of
 --   role_chain: the chain as text: origin -> role -> role ...
 WITH RECURSIVE issued AS (
-    SELECT *
-    FROM assumptions
-    WHERE issued_access_key_id IS NOT NULL
+    SELECT * FROM issued_credentials
 ),
 chains (access_key_id, chain_depth, accounts_crossed, origin_type, origin_principal_arn, role_chain, role_account_id) AS (
     SELECT
