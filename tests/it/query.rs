@@ -64,10 +64,21 @@ struct Expected {
     sessions: HashSet<String>,
     /// Per temporary key: first and last call time, source IPs, calls.
     usage: HashMap<String, (String, String, BTreeSet<String>, HashSet<String>)>,
+    /// Keys whose usage depends on which of two different records with one (eventID, recipient)
+    /// the ingest kept (hand-edited copies in real-logs; the lake keeps whichever came first).
+    ambiguous: HashSet<String>,
 }
 
 fn expected(records: &[Value]) -> Expected {
     let (usable, _) = expected_keys(records);
+    let mut versions: HashMap<(String, Option<String>), HashSet<String>> = HashMap::new();
+    for record in records {
+        let key = (
+            record["eventID"].as_str().unwrap_or_default().to_owned(),
+            record["recipientAccountId"].as_str().map(str::to_owned),
+        );
+        versions.entry(key).or_default().insert(record.to_string());
+    }
     let mut seen = HashSet::new();
     let mut calls = HashSet::new();
     let mut model = Expected::default();
@@ -101,6 +112,9 @@ fn expected(records: &[Value]) -> Expected {
             && signer.starts_with("ASIA")
         {
             model.sessions.insert(signer.to_owned());
+            if versions[&key].len() > 1 {
+                model.ambiguous.insert(signer.to_owned());
+            }
             let time = record["eventTime"]
                 .as_str()
                 .or_else(|| record["@timestamp"].as_str())
@@ -174,6 +188,9 @@ fn check_views_against(lake: &Path, model: &Expected) {
     assert_eq!(keys, model.sessions);
     for session in &sessions {
         let key = session["access_key_id"].as_str().unwrap();
+        if model.ambiguous.contains(key) {
+            continue;
+        }
         match model.usage.get(key) {
             Some((first, last, ips, calls)) => {
                 assert_eq!(session["first_used"], normalise(first), "{key}");
