@@ -212,13 +212,17 @@ fn write_json(
 ) -> Result<(), QueryError> {
     let schema = batch.schema();
     for row in 0..batch.num_rows() {
-        let object: serde_json::Map<String, Value> = schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(field, array)| (field.name().clone(), cell_json(array.as_ref(), row)))
-            .collect();
-        let text = Value::Object(object).to_string();
+        // Built by hand to keep the columns in query order (a serde_json map would sort them).
+        let mut text = String::from("{");
+        for (i, (field, array)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&Value::String(field.name().clone()).to_string());
+            text.push(':');
+            text.push_str(&cell_json(array.as_ref(), row).to_string());
+        }
+        text.push('}');
         if lines {
             writeln!(out, "{text}").map_err(QueryError::Output)?;
         } else {
@@ -354,6 +358,10 @@ mod tests {
     #[test]
     fn ndjson_types_values() {
         let text = render(OutputFormat::Ndjson);
+        assert!(
+            text.starts_with("{\"name\":"),
+            "columns keep query order: {text}"
+        );
         let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(
             first,
