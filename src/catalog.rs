@@ -23,11 +23,14 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
+use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::batch;
 use crate::error::QueryError;
+use crate::sink::lake::LakeLocation;
 use crate::source::key::date_text;
 
 /// The Hive partition columns of `events`, in path order.
@@ -142,7 +145,7 @@ pub fn events_dir(lake: &Path) -> Result<PathBuf, QueryError> {
     let events = lake.join("events");
     if !events.is_dir() {
         return Err(QueryError::NoLake {
-            path: lake.to_path_buf(),
+            lake: lake.display().to_string(),
         });
     }
     std::fs::canonicalize(&events).map_err(|source| QueryError::Io {
@@ -155,7 +158,8 @@ pub fn events_dir(lake: &Path) -> Result<PathBuf, QueryError> {
 /// (`json_get_str` and friends) available.
 /// Query operators that outgrow `memory_limit` bytes spill to temporary files.
 pub async fn open(
-    lake: &Path,
+    lake: &LakeLocation,
+    aws: &AwsOptions,
     scope: &QueryScope,
     memory_limit: usize,
 ) -> Result<SessionContext, QueryError> {
@@ -172,21 +176,58 @@ pub async fn open(
     let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     datafusion_functions_json::register_all(&mut ctx)
         .map_err(QueryError::setup("JSON functions"))?;
-    register_events(&ctx, lake, scope).await?;
+    let events = match lake {
+        LakeLocation::Local(path) => local_events_url(path)?,
+        LakeLocation::S3(url) => s3_events_url(&ctx, url, aws).await?,
+    };
+    register_events(&ctx, events, scope).await?;
     for view in VIEWS {
         register_view(&ctx, view).await?;
     }
     Ok(ctx)
 }
 
-async fn register_events(
-    ctx: &SessionContext,
-    lake: &Path,
-    scope: &QueryScope,
-) -> Result<(), QueryError> {
+fn local_events_url(lake: &Path) -> Result<ListingTableUrl, QueryError> {
     let events = events_dir(lake)?;
     let url = format!("{}/", events.display());
-    let table_url = ListingTableUrl::parse(&url).map_err(QueryError::setup("lake path"))?;
+    ListingTableUrl::parse(&url).map_err(QueryError::setup("lake path"))
+}
+
+/// Registers the lake's bucket with DataFusion (same credentials and endpoint as ingest) and
+/// returns the `events/` prefix, after checking that there is a lake there.
+async fn s3_events_url(
+    ctx: &SessionContext,
+    lake: &S3Url,
+    aws: &AwsOptions,
+) -> Result<ListingTableUrl, QueryError> {
+    let remote = |reason: String| QueryError::Remote {
+        lake: lake.to_string(),
+        reason,
+    };
+    let aws = Aws::load(aws).await;
+    let store = aws.object_store(&lake.bucket).await.map_err(remote)?;
+    let events = object_store::path::Path::from(format!("{}events", lake.folder()));
+    let listing = store
+        .list_with_delimiter(Some(&events))
+        .await
+        .map_err(|e| remote(e.to_string()))?;
+    if listing.common_prefixes.is_empty() && listing.objects.is_empty() {
+        return Err(QueryError::NoLake {
+            lake: lake.to_string(),
+        });
+    }
+    let bucket = ObjectStoreUrl::parse(format!("s3://{}", lake.bucket))
+        .map_err(QueryError::setup("lake URL"))?;
+    ctx.register_object_store(bucket.as_ref(), store);
+    ListingTableUrl::parse(format!("s3://{}/{}events/", lake.bucket, lake.folder()))
+        .map_err(QueryError::setup("lake URL"))
+}
+
+async fn register_events(
+    ctx: &SessionContext,
+    table_url: ListingTableUrl,
+    scope: &QueryScope,
+) -> Result<(), QueryError> {
     let partition_columns = PARTITION_COLUMNS
         .iter()
         .map(|(name, _)| ((*name).to_owned(), DataType::Utf8))

@@ -16,6 +16,7 @@ Exit codes:
 Examples:
   sts-audit analyze sample-logs
   sts-audit ingest /data/cloudtrail --lake /data/sts-lake --from -7d
+  sts-audit ingest s3://my-trail-bucket --lake s3://my-lake-bucket/sts --from -1d
   sts-audit report role-assumptions --lake /data/sts-lake --from -7d
   sts-audit report --list
   sts-audit sql \"SELECT role_arn, count(*) FROM assumptions GROUP BY 1 ORDER BY 2 DESC\"
@@ -93,17 +94,35 @@ const SCHEMA_HELP: &str = "\
 Without TABLE, lists the tables and views; with one, its columns (name, type, meaning).
 `sts-audit schema --all --format markdown` is how docs/schema.md is made.";
 
+/// How S3 is reached, as in the AWS CLI.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    /// The AWS profile to use (else AWS_PROFILE, else the default profile)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Region for S3 requests (else AWS_REGION or the profile's; a bucket's own region is
+    /// found automatically)
+    #[arg(long, value_name = "REGION")]
+    pub aws_region: Option<String>,
+
+    /// S3 endpoint, e.g. an S3-compatible server (else AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+    /// the profile's endpoint_url); addressed path-style
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
 /// Where the lake is and which part of it to read.
 #[derive(Debug, Args)]
 pub struct LakeArgs {
-    /// The lake folder
+    /// The lake: a folder or s3://bucket/prefix
     #[arg(
         long,
         env = "STS_AUDIT_LAKE",
         default_value = "sts-lake",
-        value_name = "DIR"
+        value_name = "DIR|S3_URL"
     )]
-    pub lake: PathBuf,
+    pub lake: String,
 
     /// Only events at or after this time
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
@@ -120,6 +139,9 @@ pub struct LakeArgs {
     /// Memory for query operators before they spill to disk (suffixes K, M, G)
     #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
     pub memory_limit: u64,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// How results are printed.
@@ -188,13 +210,14 @@ pub struct SchemaArgs {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Log files or folders to read
+    /// Log files, folders or s3://bucket/prefix to read
     #[arg(required = true, value_name = "SOURCE")]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<String>,
 
-    /// Keep the lake in this folder (default: a temporary lake, removed at the end)
-    #[arg(long, value_name = "DIR")]
-    pub lake: Option<PathBuf>,
+    /// Keep the lake here, a folder or s3://bucket/prefix (default: a temporary lake, removed
+    /// at the end)
+    #[arg(long, value_name = "DIR|S3_URL")]
+    pub lake: Option<String>,
 
     /// Only events at or after this time
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
@@ -215,10 +238,19 @@ pub struct AnalyzeArgs {
     /// No progress bar
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 const INGEST_HELP: &str = "\
-SOURCE is a file or a folder, walked recursively. CloudTrail logs are recognised by content:
+SOURCE is a file, a folder (walked recursively) or s3://bucket[/prefix]. In S3 the layout
+(AWSLogs/[o-id/]account/CloudTrail/region/YYYY/MM/DD/) is discovered with delimiter listings and
+only the day folders in --from/--to (plus a day of slack) are listed; objects are fetched
+--concurrency at a time. Credentials, --profile, --aws-region and --endpoint-url work as in the
+AWS CLI. A lake on S3 (--lake s3://bucket/prefix) uses the same access.
+
+CloudTrail logs are recognised by content:
 {\"Records\":[...]} documents, bare arrays of records and NDJSON, gzipped or plain. Digest and
 Insight files and other files are skipped and counted. With the AWSLogs/... key layout, folders
 outside --from/--to, --account and --region are not even opened.
@@ -233,6 +265,8 @@ Examples:
   sts-audit ingest sample-logs
   sts-audit ingest /data/cloudtrail --lake /data/sts-lake --from -7d
   sts-audit ingest AWSLogs/ --account 111122223333 --region us-east-1 --format json
+  sts-audit ingest s3://my-trail-bucket/AWSLogs --from -1d --profile audit
+  sts-audit ingest s3://logs --endpoint-url http://127.0.0.1:9000 --lake s3://lake/sts
 
 Exit codes: 0 success, 1 run failed, 2 some files or records failed, 64 bad command line.";
 
@@ -244,18 +278,18 @@ pub enum SummaryFormat {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Log files or folders to read
+    /// Log files, folders or s3://bucket/prefix to read
     #[arg(required = true, value_name = "SOURCE")]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<String>,
 
-    /// The lake folder
+    /// The lake: a folder or s3://bucket/prefix
     #[arg(
         long,
         env = "STS_AUDIT_LAKE",
         default_value = "sts-lake",
-        value_name = "DIR"
+        value_name = "DIR|S3_URL"
     )]
-    pub lake: PathBuf,
+    pub lake: String,
 
     /// Only events at or after this time
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
@@ -269,13 +303,17 @@ pub struct IngestArgs {
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
 
-    /// Only this region (repeatable)
+    /// Only events in this AWS region (repeatable; see --aws-region for where S3 requests go)
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
     /// Files decoded in parallel [default: number of CPUs]
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// S3 objects fetched at once
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
 
     /// Stop at the first file or record that fails
     #[arg(long)]
@@ -300,6 +338,9 @@ pub struct IngestArgs {
     /// No progress bar (it is never shown when stderr is not a terminal)
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// `1048576`, `512K`, `64M`, `1G` (binary units).

@@ -23,6 +23,10 @@ pub enum PlanError {
     },
     #[error("--jobs must be at least 1")]
     Jobs,
+    #[error("--concurrency must be at least 1")]
+    Concurrency,
+    #[error("{0}")]
+    Url(String),
 }
 
 /// Errors that stop an ingest run as a whole (a bad input file never does: it is counted).
@@ -46,6 +50,14 @@ pub enum SinkError {
     },
     #[error("lake {path} is in use by another ingest (lock held); try again when it finishes")]
     Locked { path: PathBuf },
+    #[error("{op} {url}: {reason}")]
+    Remote {
+        op: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Source(String),
     #[error("manifest {path} line {line}: {reason}")]
     Manifest {
         path: PathBuf,
@@ -77,8 +89,10 @@ pub enum FileError {
 /// Errors of the query layer: opening the lake as tables, planning and running SQL, rendering.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("no lake at {path} (no events/ folder): run `sts-audit ingest` first")]
-    NoLake { path: PathBuf },
+    #[error("no lake at {lake} (no events/ folder): run `sts-audit ingest` first")]
+    NoLake { lake: String },
+    #[error("lake {lake}: {reason}")]
+    Remote { lake: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -2,29 +2,35 @@
 //! parallel (one rayon thread per job, each with its own partition buffers), publish the manifest
 //! and the rejected-records log, and count everything. No format logic lives here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::aws::Aws;
 use crate::batch::col;
 use crate::decode::record::{RecordFields, to_row};
 use crate::decode::sts::is_credential_call;
 use crate::decode::time::date_of;
 use crate::decode::{Content, for_each_record, read_decompressed};
 use crate::error::{FileError, SinkError};
-use crate::plan::IngestPlan;
+use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::DedupIndex;
-use crate::sink::lake::Lake;
+use crate::sink::lake::{Lake, LakeLocation};
 use crate::sink::manifest::{Manifest, ManifestEntry, write_segment};
 use crate::sink::partition::{PartWriter, PartitionKey, Partitions};
 use crate::sink::rejected::RejectedLog;
+use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
-use crate::source::{SourceFile, local};
+use crate::source::s3::{self, FetchJob, Fetched};
+use crate::source::{Discovery, Origin, SourceFile, local};
+
+/// Fetched S3 objects waiting to be decoded hold at most this much memory.
+const FETCH_BUDGET_BYTES: u64 = 256 << 20;
 
 /// At most this many failures are listed in the summary (all are printed to stderr and counted).
 const LISTED_FAILURES: usize = 1000;
@@ -116,11 +122,35 @@ struct FileOutcome {
     cut_short: bool,
 }
 
+/// Hands out the files to decode: first those a worker opens itself (local files, and objects
+/// skipped by their key without fetching), then S3 objects as their bodies arrive.
+struct Feed {
+    direct: Vec<usize>,
+    next: AtomicUsize,
+    fetched: Option<Mutex<tokio::sync::mpsc::Receiver<Fetched>>>,
+}
+
+impl Feed {
+    fn next(&self) -> Option<(usize, Option<Fetched>)> {
+        let position = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(&file) = self.direct.get(position) {
+            return Some((file, None));
+        }
+        let fetched = self
+            .fetched
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv()?;
+        Some((fetched.file, Some(fetched)))
+    }
+}
+
 /// State the workers share.
 struct Shared<'a> {
     plan: &'a IngestPlan,
     files: &'a [SourceFile],
-    next: AtomicUsize,
+    feed: Feed,
     stop: AtomicBool,
     index: DedupIndex,
     rejected: RejectedLog,
@@ -135,17 +165,173 @@ impl Shared<'_> {
     }
 }
 
+/// The lake a run writes: the lake itself on disk, or for a lake on S3 a local staging lake
+/// whose files are uploaded as they are finished.
+struct Target {
+    lake: Lake,
+    remote: Option<Arc<RemoteLake>>,
+    _staging: Option<tempfile::TempDir>,
+}
+
+/// What S3 needs: a runtime for the SDK, the loaded configuration and one client per bucket.
+struct S3Access {
+    runtime: tokio::runtime::Runtime,
+    aws: Aws,
+    clients: HashMap<String, aws_sdk_s3::Client>,
+}
+
+impl S3Access {
+    /// None when the run touches no S3 at all (no runtime, no credential lookup).
+    fn for_plan(plan: &IngestPlan) -> Result<Option<S3Access>, SinkError> {
+        let buckets: Vec<&str> = plan
+            .sources
+            .iter()
+            .filter_map(|source| match source {
+                SourceLocation::S3(url) => Some(url.bucket.as_str()),
+                SourceLocation::Local(_) => None,
+            })
+            .collect();
+        if buckets.is_empty() && !matches!(plan.lake, LakeLocation::S3(_)) {
+            return Ok(None);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| SinkError::Io {
+                op: "starting the S3 runtime for",
+                path: "S3".into(),
+                source,
+            })?;
+        let aws = runtime.block_on(Aws::load(&plan.aws));
+        let mut clients = HashMap::new();
+        for bucket in buckets {
+            if !clients.contains_key(bucket) {
+                let client = runtime.block_on(aws.client_for_bucket(bucket));
+                clients.insert(bucket.to_owned(), client);
+            }
+        }
+        Ok(Some(S3Access {
+            runtime,
+            aws,
+            clients,
+        }))
+    }
+}
+
+fn open_target(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Target, SinkError> {
+    let (LakeLocation::S3(url), Some(s3)) = (&plan.lake, s3) else {
+        let LakeLocation::Local(root) = &plan.lake else {
+            unreachable!("S3 access is set up whenever the lake is on S3")
+        };
+        return Ok(Target {
+            lake: Lake::open_for_writing(root)?,
+            remote: None,
+            _staging: None,
+        });
+    };
+    let store = s3
+        .runtime
+        .block_on(s3.aws.object_store(&url.bucket))
+        .map_err(|reason| SinkError::Remote {
+            op: "opening",
+            url: url.to_string(),
+            reason,
+        })?;
+    let remote = Arc::new(RemoteLake::new(
+        url.clone(),
+        store,
+        s3.runtime.handle().clone(),
+    ));
+    let staging = tempfile::Builder::new()
+        .prefix("sts-audit-staging-")
+        .tempdir()
+        .map_err(SinkError::io(
+            "creating a staging folder in",
+            std::env::temp_dir(),
+        ))?;
+    let lake = Lake::open_for_writing(staging.path())?;
+    remote.download_manifest(&lake.manifest_dir())?;
+    Ok(Target {
+        lake,
+        remote: Some(remote),
+        _staging: Some(staging),
+    })
+}
+
+/// Walks the local sources and lists the S3 ones. A source that cannot be listed at all (no
+/// such bucket, access denied) stops the run: there would be nothing to ingest.
+fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Discovery, SinkError> {
+    let local_sources: Vec<_> = plan
+        .sources
+        .iter()
+        .filter_map(|source| match source {
+            SourceLocation::Local(path) => Some(path.clone()),
+            SourceLocation::S3(_) => None,
+        })
+        .collect();
+    let mut found = local::discover(&local_sources, &plan.scope);
+    for source in &plan.sources {
+        if let (SourceLocation::S3(url), Some(s3)) = (source, s3) {
+            let client = &s3.clients[&url.bucket];
+            let listed = s3
+                .runtime
+                .block_on(s3::discover(client, url, &plan.scope, plan.concurrency))
+                .map_err(SinkError::Source)?;
+            found.merge(listed);
+        }
+    }
+    Ok(found)
+}
+
+/// Splits the files into those workers open themselves and those fetched from S3, and starts
+/// the fetching.
+fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed {
+    let mut direct = Vec::new();
+    let mut jobs = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        match (&file.origin, s3) {
+            (Origin::S3 { bucket, key }, Some(s3)) if skipped_by_path(file).is_none() => {
+                jobs.push(FetchJob {
+                    file: index,
+                    client: s3.clients[bucket].clone(),
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    etag: file.version.clone(),
+                    size: file.size,
+                });
+            }
+            _ => direct.push(index),
+        }
+    }
+    let fetched = s3.filter(|_| !jobs.is_empty()).map(|s3| {
+        Mutex::new(s3::spawn_fetcher(
+            s3.runtime.handle(),
+            jobs,
+            plan.concurrency,
+            FETCH_BUDGET_BYTES,
+        ))
+    });
+    Feed {
+        direct,
+        next: AtomicUsize::new(0),
+        fetched,
+    }
+}
+
 /// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
 /// written (or read) ends the run with an error.
 pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
     let started = Instant::now();
     let run_id = run_id();
-    let lake = Lake::open_for_writing(&plan.lake)?;
+    let s3 = S3Access::for_plan(plan)?;
+    let target = open_target(plan, s3.as_ref())?;
+    let lake = &target.lake;
     let manifest = Manifest::load(&lake.manifest_dir())?;
-    let discovery = local::discover(&plan.sources, &plan.scope);
+    let discovery = discover(plan, s3.as_ref())?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
-        lake: plan.lake.display().to_string(),
+        lake: plan.lake.to_string(),
         folders_pruned: discovery.pruned_folders as u64,
         files_seen: discovery.files.len() as u64,
         ..IngestSummary::default()
@@ -157,15 +343,15 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
     let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = discovery
         .files
         .into_iter()
-        .partition(|f| !manifest.is_done(&f.name, f.size, &f.modified.to_string()));
+        .partition(|f| !manifest.is_done(&f.name, f.size, &f.version));
     summary.files_unchanged = unchanged.len() as u64;
 
     let shared = Shared {
         plan,
         files: &todo,
-        next: AtomicUsize::new(0),
+        feed: feed(&todo, plan, s3.as_ref()),
         stop: AtomicBool::new(false),
-        index: DedupIndex::new(&lake.events_dir()),
+        index: DedupIndex::new(&lake.events_dir(), target.remote.clone()),
         rejected: RejectedLog::new(lake.rejected_dir(), &run_id),
         progress: progress_bar(plan.progress, todo.iter().map(|f| f.size).sum()),
         messages: Mutex::new(()),
@@ -176,11 +362,17 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         .build()
         .map_err(|e| SinkError::Io {
             op: "starting workers for",
-            path: plan.lake.clone(),
+            path: lake.root().to_path_buf(),
             source: std::io::Error::other(e),
         })?;
-    let events_dir = lake.events_dir();
-    let reports = pool.broadcast(|ctx| worker(&shared, ctx.index(), &events_dir, &run_id));
+    let writer = |worker| PartWriter {
+        events_dir: lake.events_dir(),
+        run_id: run_id.clone(),
+        worker,
+        written: 0,
+        remote: target.remote.clone(),
+    };
+    let reports = pool.broadcast(|ctx| work(&shared, writer(ctx.index())));
     shared.progress.finish_and_clear();
 
     let mut outcomes = Vec::new();
@@ -190,36 +382,53 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         outcomes.extend(worker_outcomes);
     }
     summary.stopped_early = shared.stop.load(Ordering::Relaxed);
+    // Stop fetching (after --strict) before the last uploads need the runtime.
+    drop(shared.feed.fetched);
     let rejected_log = shared.rejected.finish()?;
-    summary.rejected_log = rejected_log.map(|p| p.display().to_string());
+    summary.rejected_log = publish_log(&target, rejected_log, "_rejected")?;
     let entries = tally(&mut summary, &todo, outcomes, &run_id);
-    write_segment(&lake.manifest_dir(), &run_id, &entries)?;
+    // Last: the manifest segment says this run's inputs are done.
+    let segment = write_segment(&lake.manifest_dir(), &run_id, &entries)?;
+    publish_log(&target, segment, "_manifest")?;
     finish_rates(&mut summary, started.elapsed());
     Ok(summary)
 }
 
-/// One job: takes files until there are none left, then writes out what it buffered.
-fn worker(
-    shared: &Shared,
-    worker: usize,
-    events_dir: &std::path::Path,
-    run_id: &str,
-) -> Result<(usize, Vec<FileOutcome>), SinkError> {
-    let writer = PartWriter {
-        events_dir: events_dir.to_path_buf(),
-        run_id: run_id.to_owned(),
-        worker,
-        written: 0,
+/// Uploads a finished log file to the lake on S3 (a no-op on disk); returns where it now is.
+fn publish_log(
+    target: &Target,
+    local: Option<std::path::PathBuf>,
+    folder: &str,
+) -> Result<Option<String>, SinkError> {
+    let Some(path) = local else {
+        return Ok(None);
     };
+    let Some(remote) = &target.remote else {
+        return Ok(Some(path.display().to_string()));
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let relative = format!("{folder}/{name}");
+    remote.upload(&path, &relative)?;
+    Ok(Some(format!(
+        "{}{relative}",
+        remote.url().object(&remote.url().folder())
+    )))
+}
+
+/// One job: takes files until there are none left, then writes out what it buffered.
+fn work(shared: &Shared, writer: PartWriter) -> Result<(usize, Vec<FileOutcome>), SinkError> {
     let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
     let mut buf = Vec::new();
     let mut outcomes = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        let index = shared.next.fetch_add(1, Ordering::Relaxed);
-        let Some(file) = shared.files.get(index) else {
+        let Some((index, fetched)) = shared.feed.next() else {
             break;
         };
-        let outcome = process_file(index, file, shared, &mut parts, &mut buf)?;
+        let file = &shared.files[index];
+        let outcome = process_file(index, file, fetched, shared, &mut parts, &mut buf)?;
         report_outcome(shared, file, &outcome);
         if shared.plan.strict && is_failure(&outcome) {
             shared.stop.store(true, Ordering::Relaxed);
@@ -243,6 +452,7 @@ fn is_failure(outcome: &FileOutcome) -> bool {
 fn process_file(
     index: usize,
     file: &SourceFile,
+    fetched: Option<Fetched>,
     shared: &Shared,
     parts: &mut Partitions,
     buf: &mut Vec<u8>,
@@ -258,14 +468,27 @@ fn process_file(
         outcome.status = Status::Skipped(reason.to_owned());
         return Ok(outcome);
     }
-    let input = match File::open(&file.path) {
-        Ok(input) => input,
-        Err(error) => {
-            outcome.status = Status::Unreadable(FileError::Read(error.to_string()).to_string());
+    let cap = shared.plan.max_file_bytes;
+    let bytes = match (&file.origin, fetched) {
+        (Origin::Local(path), _) => match File::open(path) {
+            Ok(input) => read_decompressed(input, cap, buf),
+            Err(error) => {
+                outcome.status = Status::Unreadable(FileError::Read(error.to_string()).to_string());
+                return Ok(outcome);
+            }
+        },
+        (Origin::S3 { .. }, Some(fetched)) => match &fetched.body {
+            Ok(body) => read_decompressed(&body[..], cap, buf),
+            Err(reason) => {
+                outcome.status = Status::Unreadable(FileError::Read(reason.clone()).to_string());
+                return Ok(outcome);
+            }
+        },
+        (Origin::S3 { .. }, None) => {
+            outcome.status = Status::Unreadable("not fetched".into());
             return Ok(outcome);
         }
     };
-    let bytes = read_decompressed(input, shared.plan.max_file_bytes, buf);
     if let Some(FileError::Read(reason)) = &bytes.damage {
         outcome.status = Status::Unreadable(reason.clone());
         return Ok(outcome);
@@ -469,7 +692,7 @@ fn tally(
             entries.push(ManifestEntry {
                 source: file.name.clone(),
                 size: file.size,
-                modified: file.modified.to_string(),
+                modified: file.version.clone(),
                 status: status.to_owned(),
                 records: counts.records,
                 run: run_id.to_owned(),

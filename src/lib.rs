@@ -14,6 +14,7 @@
 //! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
 //! that nothing but the live session token is lost on the way into the lake.
 
+pub mod aws;
 pub mod batch;
 pub mod catalog;
 pub mod cli;

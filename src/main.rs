@@ -80,7 +80,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     let lake = match (&args.lake, &temporary) {
         (Some(lake), _) => lake.clone(),
-        (None, Some(dir)) => dir.path().join("lake"),
+        (None, Some(dir)) => dir.path().join("lake").display().to_string(),
         (None, None) => unreachable!("a temporary lake is made when --lake is absent"),
     };
     let ingest_args = IngestArgs {
@@ -97,13 +97,20 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         max_record_size: 1 << 20,
         buffer_size: 128 << 20,
         quiet: args.quiet,
+        concurrency: 32,
+        aws: args.aws.clone(),
     };
     let plan = IngestPlan::from_args(&ingest_args, chrono::Utc::now())?;
     let summary = ingest::run(&plan)?;
     // The summary goes to stderr so that stdout holds the reports alone.
     eprint!("{}", render_text(&summary));
     let mut out = Output::stdout();
-    runtime()?.block_on(query::print_core_reports(&lake, args.format, &mut out))?;
+    runtime()?.block_on(query::print_core_reports(
+        &plan.lake,
+        &plan.aws,
+        args.format,
+        &mut out,
+    ))?;
     Ok(ExitCode::from(if summary.has_failures() {
         EXIT_PARTIAL
     } else {

@@ -5,18 +5,30 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::cli::{IngestArgs, SummaryFormat};
+use crate::aws::{AwsOptions, S3Url};
+use crate::cli::{AwsArgs, IngestArgs, SummaryFormat};
 use crate::decode::record::RecordLimits;
 use crate::decode::time::parse_event_time;
 use crate::error::PlanError;
+use crate::sink::lake::LakeLocation;
 use crate::sink::partition::is_account_id;
 use crate::source::key::Scope;
+
+/// Where logs are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceLocation {
+    Local(PathBuf),
+    S3(S3Url),
+}
 
 /// Everything an ingest run needs to know.
 #[derive(Debug, Clone)]
 pub struct IngestPlan {
-    pub sources: Vec<PathBuf>,
-    pub lake: PathBuf,
+    pub sources: Vec<SourceLocation>,
+    pub lake: LakeLocation,
+    pub aws: AwsOptions,
+    /// S3 objects fetched at once.
+    pub concurrency: usize,
     pub scope: Scope,
     pub jobs: usize,
     pub strict: bool,
@@ -50,11 +62,14 @@ impl IngestPlan {
         if let Some(bad) = args.accounts.iter().find(|a| !is_account_id(a)) {
             return Err(PlanError::Account(bad.clone()));
         }
-        for source in &args.sources {
-            std::fs::metadata(source).map_err(|source_error| PlanError::Source {
-                path: source.clone(),
-                source: source_error,
-            })?;
+        let sources = args
+            .sources
+            .iter()
+            .map(|text| source_location(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
+        if args.concurrency == 0 {
+            return Err(PlanError::Concurrency);
         }
         let jobs = args
             .jobs
@@ -63,8 +78,10 @@ impl IngestPlan {
             return Err(PlanError::Jobs);
         }
         Ok(IngestPlan {
-            sources: args.sources.clone(),
-            lake: args.lake.clone(),
+            sources,
+            lake,
+            aws: aws_options(&args.aws),
+            concurrency: args.concurrency,
             scope: Scope {
                 from,
                 to,
@@ -82,6 +99,27 @@ impl IngestPlan {
             buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
             progress: !args.quiet,
         })
+    }
+}
+
+/// An S3 URL, or a file or folder that must exist.
+fn source_location(text: &str) -> Result<SourceLocation, PlanError> {
+    if let Some(url) = S3Url::parse(text) {
+        return url.map(SourceLocation::S3).map_err(PlanError::Url);
+    }
+    let path = PathBuf::from(text);
+    std::fs::metadata(&path).map_err(|source| PlanError::Source {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(SourceLocation::Local(path))
+}
+
+pub fn aws_options(args: &AwsArgs) -> AwsOptions {
+    AwsOptions {
+        profile: args.profile.clone(),
+        region: args.aws_region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
@@ -10,12 +9,14 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::memory::MemoryStream;
 
+use crate::aws::AwsOptions;
 use crate::catalog::{self, QueryScope, TableDoc};
 use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
 use crate::error::{PlanError, QueryError};
-use crate::plan::parse_bound;
+use crate::plan::{aws_options, parse_bound};
 use crate::render::{self, TableStyle};
 use crate::report::{self, Report};
+use crate::sink::lake::LakeLocation;
 use crate::sink::partition::is_account_id;
 use crate::sql;
 
@@ -88,7 +89,8 @@ pub fn scope_of(args: &LakeArgs) -> Result<QueryScope, PlanError> {
 pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
     let scope = scope_of(args)?;
     let memory = usize::try_from(args.memory_limit).unwrap_or(usize::MAX);
-    Ok(catalog::open(&args.lake, &scope, memory).await?)
+    let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
+    Ok(catalog::open(&lake, &aws_options(&args.aws), &scope, memory).await?)
 }
 
 /// Runs every statement of `script` in order, writing each result; returns the rows written.
@@ -253,17 +255,25 @@ pub fn sql_type(data_type: &DataType) -> String {
 pub async fn empty_context() -> anyhow::Result<(tempfile::TempDir, SessionContext)> {
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("events"))?;
-    let ctx = catalog::open(dir.path(), &QueryScope::default(), 256 << 20).await?;
+    let lake = LakeLocation::Local(dir.path().to_path_buf());
+    let ctx = catalog::open(
+        &lake,
+        &AwsOptions::default(),
+        &QueryScope::default(),
+        256 << 20,
+    )
+    .await?;
     Ok((dir, ctx))
 }
 
 /// Prints the core reports over `lake`, each under its title.
 pub async fn print_core_reports(
-    lake: &Path,
+    lake: &LakeLocation,
+    aws: &AwsOptions,
     format: OutputFormat,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    let ctx = catalog::open(lake, &QueryScope::default(), 8 << 30).await?;
+    let ctx = catalog::open(lake, aws, &QueryScope::default(), 8 << 30).await?;
     let reports = report::load(None)?;
     let mut json = serde_json::Map::new();
     for name in report::CORE_REPORTS {

@@ -13,12 +13,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::partition::PartitionKey;
+use super::remote::RemoteLake;
 use crate::error::SinkError;
 
 const SHARDS: usize = 64;
@@ -29,14 +30,17 @@ type Loaded = Arc<OnceLock<Result<(), String>>>;
 /// The keys seen so far, shared by all workers.
 pub struct DedupIndex {
     events_dir: PathBuf,
+    /// For a lake on S3: where the partitions' existing keys are read from.
+    remote: Option<Arc<RemoteLake>>,
     shards: Vec<Mutex<KeySet>>,
     loaded: Mutex<HashMap<PartitionKey, Loaded>>,
 }
 
 impl DedupIndex {
-    pub fn new(events_dir: &Path) -> Self {
+    pub fn new(events_dir: &Path, remote: Option<Arc<RemoteLake>>) -> Self {
         DedupIndex {
             events_dir: events_dir.to_path_buf(),
+            remote,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             loaded: Mutex::default(),
         }
@@ -74,7 +78,13 @@ impl DedupIndex {
             loaded.entry(partition.clone()).or_default().clone()
         };
         let dir = partition.dir(&self.events_dir);
-        let result = cell.get_or_init(|| self.load_partition(&dir).map_err(|e| e.to_string()));
+        let result = cell.get_or_init(|| {
+            match &self.remote {
+                Some(remote) => remote.partition_keys(partition, |batch| self.insert_batch(batch)),
+                None => self.load_partition(&dir),
+            }
+            .map_err(|e| e.to_string())
+        });
         result.clone().map_err(|reason| SinkError::Io {
             op: "reading existing keys of",
             path: dir,
@@ -119,22 +129,27 @@ impl DedupIndex {
                 path: path.to_path_buf(),
                 source,
             })?;
-            let (Some(ids), Some(recipients)) = (
-                batch
-                    .column_by_name("event_id")
-                    .and_then(|c| c.as_string_opt::<i32>()),
-                batch
-                    .column_by_name("recipient_account_id")
-                    .and_then(|c| c.as_string_opt::<i32>()),
-            ) else {
-                continue;
-            };
-            for row in 0..batch.num_rows() {
-                let recipient = recipients.is_valid(row).then(|| recipients.value(row));
-                self.insert(key_hash(ids.value(row), recipient));
-            }
+            self.insert_batch(&batch);
         }
         Ok(())
+    }
+
+    /// Remembers the keys of a batch of existing rows (event_id, recipient_account_id).
+    fn insert_batch(&self, batch: &RecordBatch) {
+        let (Some(ids), Some(recipients)) = (
+            batch
+                .column_by_name("event_id")
+                .and_then(|c| c.as_string_opt::<i32>()),
+            batch
+                .column_by_name("recipient_account_id")
+                .and_then(|c| c.as_string_opt::<i32>()),
+        ) else {
+            return;
+        };
+        for row in 0..batch.num_rows() {
+            let recipient = recipients.is_valid(row).then(|| recipients.value(row));
+            self.insert(key_hash(ids.value(row), recipient));
+        }
     }
 }
 
@@ -176,7 +191,7 @@ mod tests {
 
     #[test]
     fn keys_are_per_recipient() {
-        let index = DedupIndex::new(Path::new("/nonexistent"));
+        let index = DedupIndex::new(Path::new("/nonexistent"), None);
         let date = chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
         let part = PartitionKey::new(Some("111122223333"), None, date);
         assert!(

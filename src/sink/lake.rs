@@ -13,7 +13,34 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use crate::aws::S3Url;
 use crate::error::SinkError;
+
+/// Where a lake lives: a folder, or a prefix in an S3 bucket (same layout in both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    Local(PathBuf),
+    S3(S3Url),
+}
+
+impl LakeLocation {
+    /// `s3://bucket/prefix` or a folder.
+    pub fn parse(text: &str) -> Result<LakeLocation, String> {
+        match S3Url::parse(text) {
+            Some(url) => url.map(LakeLocation::S3),
+            None => Ok(LakeLocation::Local(PathBuf::from(text))),
+        }
+    }
+}
+
+impl std::fmt::Display for LakeLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LakeLocation::Local(path) => write!(f, "{}", path.display()),
+            LakeLocation::S3(url) => write!(f, "{url}"),
+        }
+    }
+}
 
 /// An open lake, locked for writing for as long as this value lives.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +14,10 @@ use crate::error::SinkError;
 /// One input that needs no reading again while its size and modification time stay the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
-    /// Absolute path (or, later, `s3://bucket/key`).
+    /// Absolute path, or `s3://bucket/key`.
     pub source: String,
     pub size: u64,
-    /// Nanoseconds since the epoch (or an ETag for objects).
+    /// Nanoseconds since the epoch for a file, the ETag for an object.
     pub modified: String,
     /// `ingested`, `partial`, `failed` (damaged content) or `skipped` (not a CloudTrail log).
     pub status: String,
@@ -87,13 +87,17 @@ impl Manifest {
     }
 }
 
-/// Publishes this run's segment (nothing when there is nothing to record).
-pub fn write_segment(dir: &Path, run_id: &str, entries: &[ManifestEntry]) -> Result<(), SinkError> {
+/// Publishes this run's segment (nothing when there is nothing to record); returns its path.
+pub fn write_segment(
+    dir: &Path,
+    run_id: &str,
+    entries: &[ManifestEntry],
+) -> Result<Option<PathBuf>, SinkError> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let name = format!("run-{run_id}.jsonl");
-    publish(dir, &name, |file| {
+    let path = publish(dir, &name, |file| {
         let mut out = std::io::BufWriter::new(file);
         for entry in entries {
             let line = serde_json::to_string(entry).map_err(|e| SinkError::Manifest {
@@ -106,7 +110,7 @@ pub fn write_segment(dir: &Path, run_id: &str, entries: &[ManifestEntry]) -> Res
         out.flush()
             .map_err(SinkError::io("writing", dir.join(&name)))
     })?;
-    Ok(())
+    Ok(Some(path))
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use super::parquet::write_sorted;
+use super::remote::RemoteLake;
 use crate::batch::{EventBatchBuilder, Row};
 use crate::error::SinkError;
 use crate::source::key::date_text;
@@ -54,6 +56,15 @@ impl PartitionKey {
             .join(format!("account_id={}", self.account))
             .join(format!("date={}", date_text(self.date)))
     }
+
+    /// `events/account_id=<account>/date=<YYYY-MM-DD>`, relative to the lake's root.
+    pub fn relative_dir(&self) -> String {
+        format!(
+            "events/account_id={}/date={}",
+            self.account,
+            date_text(self.date)
+        )
+    }
 }
 
 /// Twelve ASCII digits.
@@ -67,6 +78,8 @@ pub struct PartWriter {
     pub run_id: String,
     pub worker: usize,
     pub written: usize,
+    /// The lake on S3 each finished file goes to (the local copy is then removed).
+    pub remote: Option<Arc<RemoteLake>>,
 }
 
 impl PartWriter {
@@ -85,7 +98,10 @@ impl PartWriter {
             "part-{}-{}-{:05}.parquet",
             self.run_id, self.worker, self.written
         );
-        write_sorted(&dir, &name, &batch)?;
+        let path = write_sorted(&dir, &name, &batch)?;
+        if let Some(remote) = &self.remote {
+            remote.upload(&path, &format!("{}/{name}", key.relative_dir()))?;
+        }
         self.written += 1;
         Ok(batch.num_rows())
     }

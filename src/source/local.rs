@@ -6,18 +6,8 @@ use std::time::UNIX_EPOCH;
 
 use walkdir::WalkDir;
 
-use super::SourceFile;
 use super::key::{self, Scope};
-
-/// What a walk found.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    pub files: Vec<SourceFile>,
-    /// Folders not descended into because the scope excludes them.
-    pub pruned_folders: usize,
-    /// Paths that could not be read while walking: (path, reason).
-    pub errors: Vec<(String, String)>,
-}
+use super::{Discovery, Origin, SourceFile};
 
 /// Walks every source (a file or a folder), in a stable order.
 pub fn discover(sources: &[PathBuf], scope: &Scope) -> Discovery {
@@ -75,9 +65,9 @@ fn source_file(path: &Path) -> std::io::Result<SourceFile> {
     let name = absolute.to_string_lossy().into_owned();
     Ok(SourceFile {
         key: key::parse(&name),
-        path: path.to_path_buf(),
+        origin: Origin::Local(path.to_path_buf()),
         name,
         size: metadata.len(),
-        modified,
+        version: modified.to_string(),
     })
 }

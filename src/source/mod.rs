@@ -1,20 +1,49 @@
 //! Sources: where log files come from. `key` understands the CloudTrail key layout and prunes by
-//! it; `local` walks files and folders on disk.
+//! it; `local` walks files and folders on disk; `s3` lists and fetches objects.
 
 pub mod key;
 pub mod local;
+pub mod s3;
 
 use std::path::PathBuf;
+
+/// Where an input lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
 
 /// One input file, as discovered (nothing read from it yet).
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    pub path: PathBuf,
-    /// The name recorded in the lake (`source_file`) and in the manifest: the absolute path.
+    pub origin: Origin,
+    /// The name recorded in the lake (`source_file`) and in the manifest: the absolute path, or
+    /// `s3://bucket/key`.
     pub name: String,
     pub size: u64,
-    /// Modification time in nanoseconds since the epoch, for the manifest's change check.
-    pub modified: i64,
+    /// What changes when the content does, for the manifest: the modification time in
+    /// nanoseconds since the epoch for a file, the ETag for an object.
+    pub version: String,
     /// What the CloudTrail layout says about the file, when its path follows it.
     pub key: Option<key::LogKey>,
+}
+
+/// What a walk or a listing found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub files: Vec<SourceFile>,
+    /// Folders not descended into because the scope excludes them.
+    pub pruned_folders: usize,
+    /// Paths that could not be read while walking: (path, reason).
+    pub errors: Vec<(String, String)>,
+}
+
+impl Discovery {
+    /// Adds another source's findings.
+    pub fn merge(&mut self, other: Discovery) {
+        self.files.extend(other.files);
+        self.pruned_folders += other.pruned_folders;
+        self.errors.extend(other.errors);
+    }
 }

@@ -8,5 +8,6 @@ mod incremental;
 mod lossless;
 mod query;
 mod real_logs;
+mod s3;
 mod sample_logs;
 mod util;

@@ -1,0 +1,463 @@
+//! S3 against a real S3 server: moto in server mode on a free port of 127.0.0.1, installed by
+//! `scripts/install-test-tools.sh` (called from here, so a new machine needs nothing by hand).
+//! Objects are put with the AWS CLI, not with the code under test. Credentials are fake.
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const ORG: &str = "o-a1b2c3d4e5";
+const ACCOUNTS: [&str; 3] = ["111122223333", "222233334444", "333344445555"];
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const DAYS: [&str; 3] = ["01", "02", "03"];
+
+/// The folder with the Python tools (moto, awscli), installed on first use.
+fn tools() -> PathBuf {
+    let output = Command::new(repo().join("scripts/install-test-tools.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/install-test-tools.sh");
+    assert!(
+        output.status.success(),
+        "installing the S3 test tools failed"
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// A moto server, stopped when dropped.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    tools: PathBuf,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let tools = tools();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new(tools.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            tools,
+        }
+    }
+
+    /// Fake, static credentials and no shared config: nothing of the machine's AWS setup leaks in.
+    fn env(&self, command: &mut Command) {
+        command
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_S3");
+    }
+
+    /// The AWS CLI against this server.
+    fn aws(&self, args: &[&str]) {
+        let mut command = Command::new(self.tools.join("aws"));
+        self.env(&mut command);
+        let output = command
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint])
+            .output()
+            .expect("run aws");
+        assert!(
+            output.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn upload(&self, dir: &Path, url: &str) {
+        self.aws(&[
+            "s3",
+            "cp",
+            "--recursive",
+            "--quiet",
+            dir.to_str().unwrap(),
+            url,
+        ]);
+    }
+
+    /// sts-audit with this server as the endpoint (through the variable or the flag).
+    fn sts_audit(&self, args: &[&str], endpoint_by_flag: bool) -> (i32, String, String) {
+        let mut command = bin();
+        self.env(&mut command);
+        command.args(args);
+        if endpoint_by_flag {
+            command.args(["--endpoint-url", &self.endpoint]);
+        } else {
+            command.env("AWS_ENDPOINT_URL_S3", &self.endpoint);
+        }
+        let output = command.output().expect("run sts-audit");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn ingest(&self, source: &str, lake: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["ingest", source, "--lake", lake, "--format", "json", "-q"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = self.sts_audit(&args, true);
+        let summary = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"));
+        Run {
+            code,
+            summary,
+            stderr,
+        }
+    }
+
+    /// Rows of a query over a lake (local folder or s3:// URL), as JSON objects.
+    fn sql(&self, lake: &str, query: &str) -> Vec<Value> {
+        let (code, stdout, stderr) =
+            self.sts_audit(&["sql", "--format", "ndjson", "--lake", lake, query], false);
+        assert_eq!(code, 0, "{query}\n{stderr}");
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An organization trail: three accounts, two regions, three days, a re-delivered file, digest
+/// files, 1,050 small files in one day folder (more than one listing page), a corrupt object,
+/// and other services' logs beside AWSLogs/.
+fn org_trail(root: &Path) -> usize {
+    let mut files = 0;
+    for account in ACCOUNTS {
+        for region in REGIONS {
+            for day in DAYS {
+                let folder = root.join(format!(
+                    "AWSLogs/{ORG}/{account}/CloudTrail/{region}/2024/03/{day}"
+                ));
+                for file in 0..3 {
+                    let records: Vec<Value> = (0..20)
+                        .map(|i| {
+                            let id = format!("{account}-{region}-{day}-{file}-{i}");
+                            let time = format!("2024-03-{day}T{:02}:{:02}:00Z", file + 8, i);
+                            record(&id, &time, account)
+                        })
+                        .collect();
+                    let name =
+                        format!("{account}_CloudTrail_{region}_202403{day}T{file}_x.json.gz");
+                    write_records(&folder.join(name), &records);
+                    files += 1;
+                }
+                let digest = root.join(format!(
+                    "AWSLogs/{ORG}/{account}/CloudTrail-Digest/{region}/2024/03/{day}/d.json.gz"
+                ));
+                std::fs::create_dir_all(digest.parent().unwrap()).unwrap();
+                std::fs::write(&digest, gzip(br#"{"digestStartTime":"x"}"#)).unwrap();
+            }
+        }
+    }
+    let busy = root.join(format!(
+        "AWSLogs/{ORG}/{}/CloudTrail/us-east-1/2024/03/02",
+        ACCOUNTS[0]
+    ));
+    for file in 0..1050 {
+        let id = format!("busy-{file}");
+        write_records(
+            &busy.join(format!("busy-{file:04}.json.gz")),
+            &[record(&id, "2024-03-02T12:00:00Z", ACCOUNTS[0])],
+        );
+        files += 1;
+    }
+    // CloudTrail delivered this file twice.
+    let first = busy.join(format!(
+        "{}_CloudTrail_us-east-1_20240302T0_x.json.gz",
+        ACCOUNTS[0]
+    ));
+    std::fs::copy(&first, busy.join("redelivered.json.gz")).unwrap();
+    files += 1;
+    let good = gzip(
+        serde_json::json!({"Records": [record("cut-1", "2024-03-02T13:00:00Z", ACCOUNTS[0])]})
+            .to_string()
+            .as_bytes(),
+    );
+    std::fs::write(busy.join("corrupt.json.gz"), &good[..good.len() / 2]).unwrap();
+    files += 1;
+    let other = root.join("elasticloadbalancing/2024/03/01/lb.log.gz");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    std::fs::write(other, gzip(b"not cloudtrail")).unwrap();
+    files
+}
+
+/// (event_id, recipient, event_time) of every row: what must not depend on where logs came from.
+fn rows(server: &S3Server, lake: &str) -> BTreeSet<String> {
+    server
+        .sql(
+            lake,
+            "SELECT event_id, recipient_account_id, event_time FROM events",
+        )
+        .into_iter()
+        .map(|row| row.to_string())
+        .collect()
+}
+
+#[test]
+fn s3_source_ingests_like_local_disk() {
+    let server = S3Server::start();
+    let corpus = tempfile::tempdir().unwrap();
+    let files = org_trail(corpus.path());
+    server.aws(&["s3", "mb", "s3://trail"]);
+    server.upload(corpus.path(), "s3://trail/");
+
+    let local_lake = tempfile::tempdir().unwrap();
+    let local = ingest(local_lake.path(), &[corpus.path().to_str().unwrap()]);
+    let s3_lake = tempfile::tempdir().unwrap();
+    let s3_lake_dir = s3_lake.path().to_str().unwrap();
+    let remote = server.ingest("s3://trail", s3_lake_dir, &[]);
+
+    assert_eq!(
+        remote.code, 2,
+        "the corrupt object is a failure: {}",
+        remote.stderr
+    );
+    assert_eq!(local.code, 2);
+    let corrupt = format!(
+        "s3://trail/AWSLogs/{ORG}/{}/CloudTrail/us-east-1/2024/03/02/corrupt.json.gz",
+        ACCOUNTS[0]
+    );
+    assert!(remote.stderr.contains(&corrupt), "{}", remote.stderr);
+    // Every event log object listed (pagination past 1,000 keys), digests and other services'
+    // folders never listed.
+    assert_eq!(count(&remote, "files_seen"), files as u64);
+    assert!(
+        count(&remote, "folders_pruned") >= 4,
+        "ELB logs and three digest folders"
+    );
+    for field in [
+        "files_ingested",
+        "files_failed",
+        "files_partial",
+        "records_read",
+        "records_written",
+        "duplicates_dropped",
+    ] {
+        assert_eq!(count(&remote, field), count(&local, field), "{field}");
+    }
+    let expected_rows = (ACCOUNTS.len() * REGIONS.len() * DAYS.len() * 3 * 20 + 1050) as u64;
+    assert_eq!(count(&remote, "records_written"), expected_rows);
+    assert_eq!(
+        count(&remote, "duplicates_dropped"),
+        20,
+        "the re-delivered file"
+    );
+    let local_dir = local_lake.path().to_str().unwrap();
+    assert_eq!(rows(&server, s3_lake_dir), rows(&server, local_dir));
+    let sources = server.sql(
+        s3_lake_dir,
+        "SELECT count(*) AS n FROM events WHERE source_file LIKE 's3://trail/AWSLogs/%'",
+    );
+    assert_eq!(sources[0]["n"], expected_rows);
+
+    // A scheduled re-run fetches nothing; a late delivery into an old day folder is picked up.
+    let again = server.ingest("s3://trail", s3_lake_dir, &[]);
+    assert_eq!(count(&again, "records_read"), 0);
+    assert_eq!(
+        count(&again, "files_unchanged"),
+        files as u64,
+        "the corrupt one too: its damage is recorded"
+    );
+    let late = tempfile::tempdir().unwrap();
+    let late_records: Vec<Value> = (0..7)
+        .map(|i| record(&format!("late-{i}"), "2024-03-01T23:59:00Z", ACCOUNTS[2]))
+        .collect();
+    let late_key = format!(
+        "AWSLogs/{ORG}/{}/CloudTrail/eu-west-1/2024/03/02/late.json.gz",
+        ACCOUNTS[2]
+    );
+    write_records(&late.path().join(&late_key), &late_records);
+    server.upload(late.path(), "s3://trail/");
+    let third = server.ingest("s3://trail", s3_lake_dir, &[]);
+    assert_eq!(count(&third, "files_ingested"), 1);
+    assert_eq!(count(&third, "records_written"), 7);
+
+    // Scope: only the day folders that can hold the range are listed, with the same result as
+    // the same scope on disk.
+    let scoped_lake = tempfile::tempdir().unwrap();
+    let scope = [
+        "--from",
+        "2024-03-03",
+        "--to",
+        "2024-03-03",
+        "--account",
+        ACCOUNTS[1],
+    ];
+    let scoped = server.ingest("s3://trail", scoped_lake.path().to_str().unwrap(), &scope);
+    let scoped_local_lake = tempfile::tempdir().unwrap();
+    let mut local_args = vec![corpus.path().to_str().unwrap()];
+    local_args.extend_from_slice(&scope);
+    let scoped_local = ingest(scoped_local_lake.path(), &local_args);
+    assert_eq!(scoped.code, 0, "{}", scoped.stderr);
+    assert_eq!(count(&scoped, "records_written"), 2 * 3 * 20);
+    assert_eq!(
+        count(&scoped, "records_written"),
+        count(&scoped_local, "records_written")
+    );
+    assert!(
+        count(&scoped, "files_seen") <= 2 * 2 * 3,
+        "only days 02-03 (a day of slack) of one account are listed: {}",
+        scoped.summary
+    );
+}
+
+#[test]
+fn lake_on_s3_is_the_same_lake() {
+    let server = S3Server::start();
+    server.aws(&["s3", "mb", "s3://lake"]);
+    let sample = repo().join("sample-logs");
+    let sample = sample.to_str().unwrap();
+    let s3_lake = "s3://lake/teams/security/sts";
+
+    let local_lake = tempfile::tempdir().unwrap();
+    let local_dir = local_lake.path().to_str().unwrap();
+    let local = ingest(local_lake.path(), &[sample]);
+    let first = server.ingest(sample, s3_lake, &[]);
+    assert_eq!(first.code, local.code, "{}", first.stderr);
+    assert_eq!(
+        count(&first, "records_written"),
+        count(&local, "records_written")
+    );
+    assert!(count(&first, "records_written") > 0);
+    assert_eq!(rows(&server, s3_lake), rows(&server, local_dir));
+
+    // Reports read the lake on S3 exactly as on disk.
+    for report in ["role-assumptions", "cross-account", "session-durations"] {
+        let (code, on_s3, stderr) = server.sts_audit(
+            &["report", report, "--format", "csv", "--lake", s3_lake],
+            true,
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let (_, on_disk, _) = server.sts_audit(
+            &["report", report, "--format", "csv", "--lake", local_dir],
+            true,
+        );
+        assert_eq!(on_s3, on_disk, "{report}");
+    }
+
+    // The manifest is on S3: a re-run reads nothing.
+    let again = server.ingest(sample, s3_lake, &[]);
+    assert_eq!(count(&again, "records_read"), 0);
+    assert_eq!(
+        count(&again, "files_unchanged"),
+        count(&first, "files_seen")
+    );
+
+    // Dedup reads the keys already in the lake on S3: a copy of a logged file adds nothing.
+    let copy = tempfile::tempdir().unwrap();
+    let original = walkdir::WalkDir::new(sample)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| {
+            let path = e.path().to_string_lossy();
+            path.contains("/CloudTrail/") && path.ends_with(".json.gz")
+        })
+        .unwrap();
+    std::fs::copy(original.path(), copy.path().join("copy.json.gz")).unwrap();
+    let copied = server.ingest(copy.path().to_str().unwrap(), s3_lake, &[]);
+    assert!(count(&copied, "records_read") > 0);
+    assert_eq!(count(&copied, "records_written"), 0);
+    assert_eq!(
+        count(&copied, "duplicates_dropped"),
+        count(&copied, "records_read")
+    );
+    assert_eq!(rows(&server, s3_lake), rows(&server, local_dir));
+
+    // The layout is the same as on disk: Hive partitions, manifest, nothing temporary.
+    let (code, listing, _) = {
+        let mut command = Command::new(server.tools.join("aws"));
+        server.env(&mut command);
+        let output = command
+            .args(["s3", "ls", "--recursive", "s3://lake/teams/security/sts/"])
+            .args(["--endpoint-url", &server.endpoint])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            (),
+        )
+    };
+    assert_eq!(code, Some(0));
+    assert!(
+        listing.contains("teams/security/sts/events/account_id="),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("teams/security/sts/_manifest/run-"),
+        "{listing}"
+    );
+    assert!(!listing.contains(".tmp"), "{listing}");
+
+    // No lake there: a clear error and exit 1.
+    let (code, _, stderr) = server.sts_audit(
+        &["report", "role-assumptions", "--lake", "s3://lake/none"],
+        true,
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no lake at s3://lake/none"), "{stderr}");
+}
+
+#[test]
+fn unreachable_bucket_fails_the_run() {
+    let server = S3Server::start();
+    let lake = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = server.sts_audit(
+        &[
+            "ingest",
+            "s3://no-such-bucket",
+            "--lake",
+            lake.path().to_str().unwrap(),
+            "-q",
+        ],
+        true,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("s3://no-such-bucket/"), "{stderr}");
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+}
