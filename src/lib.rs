@@ -3,14 +3,16 @@
 //! The code follows the data:
 //!
 //! ```text
-//! source (local walk)  ->  decode (gzip -> JSON -> typed record, STS fields)
-//!   ->  batch (Arrow builders)  ->  sink (partitioned Parquet + manifest + dedup index)
+//! source (local walk | S3 listing + concurrent fetch)  ->  decode (gzip -> JSON -> typed record,
+//!   STS fields)  ->  batch (Arrow builders)  ->  sink (partitioned Parquet + manifest + dedup
+//!   index, on disk or uploaded to S3)
 //! ```
 //!
 //! ```text
 //! catalog (DataFusion over the lake + queries/views)  ->  sql (read-only)  ->  report  ->  render
 //! ```
 //!
+//! `aws` holds the AWS access (credentials, region, endpoint) that both S3 ends share.
 //! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
 //! that nothing but the live session token is lost on the way into the lake.
 

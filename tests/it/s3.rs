@@ -461,3 +461,59 @@ fn unreachable_bucket_fails_the_run() {
     assert!(stderr.contains("s3://no-such-bucket/"), "{stderr}");
     assert!(stderr.contains("NoSuchBucket"), "{stderr}");
 }
+
+#[test]
+fn profile_and_endpoint_follow_the_aws_cli() {
+    let server = S3Server::start();
+    server.aws(&["s3", "mb", "s3://profiled"]);
+    let logs = tempfile::tempdir().unwrap();
+    write_records(
+        &logs
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/a.json.gz"),
+        &[record("p-1", "2024-03-01T10:00:00Z", "111122223333")],
+    );
+    server.upload(logs.path(), "s3://profiled/");
+    // A profile with its own keys and endpoint; no key in the environment.
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let profile = |endpoint: &str| {
+        format!(
+            "[profile audit]\naws_access_key_id = profilekey\naws_secret_access_key = profilesecret\nregion = eu-west-1\nendpoint_url = {endpoint}\n"
+        )
+    };
+    let run = |config_text: &str, env: &[(&str, &str)]| {
+        std::fs::write(config.path(), config_text).unwrap();
+        let lake = tempfile::tempdir().unwrap();
+        let mut command = bin();
+        server.env(&mut command);
+        command
+            .env("AWS_CONFIG_FILE", config.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .envs(env.iter().copied())
+            .args(["ingest", "s3://profiled", "--profile", "audit", "-q", "--format", "json"])
+            .arg("--lake")
+            .arg(lake.path());
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (
+            output.status.code(),
+            stdout,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // The profile's endpoint_url.
+    let (code, stdout, stderr) = run(&profile(&server.endpoint), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"records_written\": 1"), "{stdout}");
+    // AWS_ENDPOINT_URL_S3 comes before the profile's (which points nowhere here).
+    let (code, _, stderr) = run(
+        &profile("http://127.0.0.1:9"),
+        &[("AWS_ENDPOINT_URL_S3", server.endpoint.as_str())],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    // And without any endpoint setting that works, the failure names the bucket.
+    let (code, _, stderr) = run(&profile("http://127.0.0.1:9"), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("s3://profiled/"), "{stderr}");
+}
