@@ -491,7 +491,15 @@ fn profile_and_endpoint_follow_the_aws_cli() {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .envs(env.iter().copied())
-            .args(["ingest", "s3://profiled", "--profile", "audit", "-q", "--format", "json"])
+            .args([
+                "ingest",
+                "s3://profiled",
+                "--profile",
+                "audit",
+                "-q",
+                "--format",
+                "json",
+            ])
             .arg("--lake")
             .arg(lake.path());
         let output = command.output().unwrap();
