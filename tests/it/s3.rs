@@ -525,3 +525,121 @@ fn profile_and_endpoint_follow_the_aws_cli() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("s3://profiled/"), "{stderr}");
 }
+
+impl S3Server {
+    /// Keys under `prefix` in `bucket`, straight from the server (moto answers unsigned
+    /// requests): fast enough to poll while a run is going.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use std::io::{Read, Write};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET /{bucket}?list-type=2&prefix={prefix} HTTP/1.0\r\nHost: {address}\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|part| part.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[test]
+fn a_killed_ingest_into_a_lake_on_s3_is_finished_by_the_next() {
+    let server = S3Server::start();
+    server.aws(&["s3", "mb", "s3://crash"]);
+    let corpus = tempfile::tempdir().unwrap();
+    for account in ACCOUNTS {
+        for day in DAYS {
+            for file in 0..4 {
+                let records: Vec<Value> = (0..2000)
+                    .map(|i| {
+                        let id = format!("{account}-{day}-{file}-{i}");
+                        let time = format!(
+                            "2024-03-{day}T{:02}:{:02}:{:02}Z",
+                            file,
+                            i / 60 % 60,
+                            i % 60
+                        );
+                        record(&id, &time, account)
+                    })
+                    .collect();
+                let path = corpus.path().join(format!(
+                    "AWSLogs/{account}/CloudTrail/us-east-1/2024/03/{day}/{file}.json.gz"
+                ));
+                write_records(&path, &records);
+            }
+        }
+    }
+    let expected = (ACCOUNTS.len() * DAYS.len() * 4 * 2000) as u64;
+    let lake = "s3://crash/lake";
+    let mut command = bin();
+    server.env(&mut command);
+    let mut child = command
+        .args([
+            "ingest",
+            "-q",
+            "--jobs",
+            "1",
+            "--buffer-size",
+            "1M",
+            "--lake",
+            lake,
+        ])
+        .args(["--endpoint-url", &server.endpoint])
+        .arg(corpus.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parquet = |server: &S3Server| {
+        server
+            .keys("crash", "lake/events/")
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while parquet(&server) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    assert!(
+        !child.wait().unwrap().success(),
+        "killed before it finished"
+    );
+    assert!(
+        parquet(&server) >= 3,
+        "some files were uploaded before the kill"
+    );
+    assert!(
+        server.keys("crash", "lake/_manifest/").is_empty(),
+        "a killed run records nothing as done"
+    );
+    let count_rows = |server: &S3Server| {
+        let row = &server.sql(
+            lake,
+            "SELECT count(*) AS n, count(DISTINCT event_id || '/' || recipient_account_id) AS k FROM events",
+        )[0];
+        (row["n"].as_u64().unwrap(), row["k"].as_u64().unwrap())
+    };
+    let (before, distinct) = count_rows(&server);
+    assert!(before > 0);
+    assert_eq!(
+        before, distinct,
+        "readable as it is, every uploaded file complete"
+    );
+
+    let run = server.ingest(corpus.path().to_str().unwrap(), lake, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        count(&run, "duplicates_dropped") >= before,
+        "the first run's rows were recognised"
+    );
+    assert_eq!(count_rows(&server), (expected, expected));
+}
