@@ -250,9 +250,9 @@ only the day folders in --from/--to (plus a day of slack) are listed; objects ar
 --concurrency at a time. Credentials, --profile, --aws-region and --endpoint-url work as in the
 AWS CLI. A lake on S3 (--lake s3://bucket/prefix) uses the same access.
 
-CloudTrail logs are recognised by content:
-{\"Records\":[...]} documents, bare arrays of records and NDJSON, gzipped or plain. Digest and
-Insight files and other files are skipped and counted. With the AWSLogs/... key layout, folders
+CloudTrail logs are recognised by content: {\"Records\":[...]} documents, bare arrays of
+records and NDJSON, gzipped or plain. Digest and Insight files and other files are skipped and
+counted. With the AWSLogs/... key layout, folders
 outside --from/--to, --account and --region are not even opened.
 
 Times: 2024-03-01 (a whole day; --to includes it), 2024-03-01T12:00:00Z, or relative: -7d, -12h,
