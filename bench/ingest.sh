@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Ingest benchmark: one generated corpus, three readers, side by side in one run.
+# Ingest benchmark: generated corpora, three readers, side by side in one run.
 #
-#   bench/ingest.sh [EVENTS]          default 1000000 events over one day
+#   bench/ingest.sh [EVENTS [SCALE_EVENTS]]     defaults 1000000 and 4000000 events over one day
 #
 #   zcat      gunzip of every log file to /dev/null (single-threaded): the floor to beat
 #   duckdb    read_json of the same files into one Parquet file (pip install duckdb)
 #   sts-audit ingest into a fresh lake (deduplicated, typed, partitioned Parquet)
 #
-# Wall time, records/s and peak RSS (/usr/bin/time -v) go into BENCHMARKS.md (the table between
-# the BEGIN/END markers is replaced). Env: BENCH_DIR (scratch, default bench/out), CORPUS (reuse
-# an existing corpus folder), JOBS (sts-audit --jobs).
+# The EVENTS corpus gets all three readers. The SCALE_EVENTS corpus (0 to skip) gets zcat and
+# sts-audit only, to show how time and memory grow with the corpus. zcat and sts-audit run RUNS
+# times each (default 3), interleaved so that both see the same machine, and the median wall
+# time is reported (peak RSS is the largest seen); DuckDB runs once.
+#
+# Wall time, records/s and peak RSS (/usr/bin/time -v) go into BENCHMARKS.md (the tables between
+# the BEGIN/END markers are replaced). Env: BENCH_DIR (scratch, default bench/out), CORPUS (reuse
+# an existing corpus folder for EVENTS), JOBS (sts-audit --jobs), RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-1000000}
+SCALE_EVENTS=${2:-4000000}
 OUT=${BENCH_DIR:-bench/out}
 CORPUS=${CORPUS:-$OUT/corpus-$EVENTS}
+RUNS=${RUNS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sts-audit-target}
 BIN=$CARGO_TARGET_DIR/release/sts-audit
 mkdir -p "$OUT"
@@ -22,13 +29,6 @@ mkdir -p "$OUT"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
 cargo build --release --quiet
-[ -d "$CORPUS" ] || python3 ../shared/tools/gen_cloudtrail.py "$CORPUS" --events "$EVENTS" --days 1
-
-# Only event logs (digest files hold no records and would make DuckDB's schema fail).
-LIST=$OUT/files.txt
-find "$CORPUS" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$LIST"
-FILES=$(wc -l < "$LIST")
-BYTES=$(xargs -a "$LIST" stat -c %s | awk '{s += $1} END {print s}')
 
 # measure NAME CMD...: runs CMD under /usr/bin/time -v, prints "seconds rss_mib"
 measure() {
@@ -41,7 +41,40 @@ measure() {
   echo "$wall $rss"
 }
 
-read -r ZCAT_S ZCAT_RSS < <(measure zcat bash -c "xargs -a '$LIST' cat | zcat > /dev/null")
+# median of the arguments
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+largest() { printf '%s\n' "$@" | sort -g | tail -1; }
+rate() { python3 -c "print(f'{$1/$2:,.0f}')"; }
+summary_field() { python3 -c "import json; print(json.load(open('$OUT/sts-audit.out'))['$1'])"; }
+
+# prepare EVENTS DIR: generates the corpus when missing; sets LIST, FILES, BYTES
+prepare() {
+  [ -d "$2" ] || python3 ../shared/tools/gen_cloudtrail.py "$2" --events "$1" --days 1
+  # Only event logs (digest files hold no records and would make DuckDB's schema fail).
+  LIST=$OUT/files-$1.txt
+  find "$2" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$LIST"
+  FILES=$(wc -l < "$LIST")
+  BYTES=$(xargs -a "$LIST" stat -c %s | awk '{s += $1} END {print s}')
+}
+
+# zcat_and_sts DIR: RUNS interleaved runs of each; sets ZCAT_S ZCAT_RSS STS_S STS_RSS
+zcat_and_sts() {
+  local zs=() zr=() ss=() sr=() s r
+  for _ in $(seq "$RUNS"); do
+    read -r s r < <(measure zcat bash -c "xargs -a '$LIST' cat | zcat > /dev/null")
+    zs+=("$s"); zr+=("$r")
+    rm -rf "$OUT/lake"
+    read -r s r < <(measure sts-audit "$BIN" ingest --quiet --format json --lake "$OUT/lake" ${JOBS:+--jobs $JOBS} "$1")
+    ss+=("$s"); sr+=("$r")
+  done
+  ZCAT_S=$(median "${zs[@]}"); ZCAT_RSS=$(largest "${zr[@]}")
+  STS_S=$(median "${ss[@]}"); STS_RSS=$(largest "${sr[@]}")
+}
+
+prepare "$EVENTS" "$CORPUS"
+zcat_and_sts "$CORPUS"
+STS_RECORDS=$(summary_field records_read)
+STS_WRITTEN=$(summary_field records_written)
 
 rm -f "$OUT/duckdb.parquet" "$OUT/duckdb.py"  # a duckdb.py beside the script would shadow the module
 cat > "$OUT/duckdb_ingest.py" <<PY
@@ -64,15 +97,10 @@ print(duckdb.sql("SELECT count(*) FROM '$OUT/duckdb.parquet'").fetchall()[0][0])
 PY
 read -r DUCK_S DUCK_RSS < <(measure duckdb python3 "$OUT/duckdb_ingest.py")
 DUCK_RECORDS=$(tail -1 "$OUT/duckdb.out")
+rm -f "$OUT/duckdb.parquet"
 
-rm -rf "$OUT/lake"
-read -r STS_S STS_RSS < <(measure sts-audit "$BIN" ingest --quiet --format json --lake "$OUT/lake" ${JOBS:+--jobs $JOBS} "$CORPUS")
-STS_RECORDS=$(python3 -c "import json,sys; print(json.load(open('$OUT/sts-audit.out'))['records_read'])")
-STS_WRITTEN=$(python3 -c "import json,sys; print(json.load(open('$OUT/sts-audit.out'))['records_written'])")
-
-rate() { python3 -c "print(f'{$1/$2:,.0f}')"; }
 TABLE=$(cat <<MD
-Corpus: \`gen_cloudtrail.py --events $EVENTS --days 1\`: $FILES log files, $(python3 -c "print(f'{$BYTES/1e6:.0f}')") MB gzipped, $(python3 -c "print(f'{$STS_RECORDS:,}')") records. $(nproc) cores, measured $(date -u +%Y-%m-%d).
+Corpus: \`gen_cloudtrail.py --events $EVENTS --days 1\`: $FILES log files, $(python3 -c "print(f'{$BYTES/1e6:.0f}')") MB gzipped, $(python3 -c "print(f'{$STS_RECORDS:,}')") records. $(nproc) cores, measured $(date -u +%Y-%m-%d); zcat and sts-audit: median of $RUNS interleaved runs.
 
 | reader | wall s | records/s | peak RSS MiB | output |
 | --- | ---: | ---: | ---: | --- |
@@ -82,11 +110,32 @@ Corpus: \`gen_cloudtrail.py --events $EVENTS --days 1\`: $FILES log files, $(pyt
 MD
 )
 echo "$TABLE"
-python3 - "$TABLE" <<'PY'
+
+# scale_row EVENTS FILES RECORDS: one row of the scaling table from the last zcat_and_sts
+scale_row() {
+  echo "| $(python3 -c "print(f'{$1:,}')") | $2 | $(python3 -c "print(f'{$3:,}')") | $ZCAT_S | $STS_S | $(python3 -c "print(f'{$STS_S/$ZCAT_S:.2f}')") | $(rate "$3" "$STS_S") | $STS_RSS |"
+}
+SCALE=$(cat <<MD
+| generated events | log files | records | zcat s | sts-audit s | sts-audit / zcat | sts-audit records/s | sts-audit peak RSS MiB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+$(scale_row "$EVENTS" "$FILES" "$STS_RECORDS")
+MD
+)
+if [ "$SCALE_EVENTS" != 0 ]; then
+  prepare "$SCALE_EVENTS" "$OUT/corpus-$SCALE_EVENTS"
+  zcat_and_sts "$OUT/corpus-$SCALE_EVENTS"
+  SCALE="$SCALE
+$(scale_row "$SCALE_EVENTS" "$FILES" "$(summary_field records_read)")"
+fi
+echo "$SCALE"
+
+python3 - "$TABLE" "$SCALE" <<'PY'
 import re, sys
-table = sys.argv[1]
+table, scale = sys.argv[1], sys.argv[2]
 path = "BENCHMARKS.md"
 text = open(path).read()
-text = re.sub(r"(<!-- BEGIN ingest -->\n).*?(\n<!-- END ingest -->)", lambda m: m.group(1) + table + m.group(2), text, flags=re.S)
+for name, body in (("ingest", table), ("ingest-scale", scale)):
+    text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)",
+                  lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
 open(path, "w").write(text)
 PY

@@ -335,6 +335,11 @@ pub struct IngestArgs {
     #[arg(long, default_value = "128M", value_name = "BYTES", value_parser = parse_size)]
     pub buffer_size: u64,
 
+    /// Memory for the keys that catch duplicates; past it, the keys of partitions no job is
+    /// writing are spilled to a folder in the lake and read back if needed (suffixes K, M, G)
+    #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_size)]
+    pub dedup_memory: u64,
+
     /// No progress bar (it is never shown when stderr is not a terminal)
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -16,13 +16,13 @@ use crate::batch::col;
 use crate::decode::record::{RecordFields, to_row};
 use crate::decode::sts::is_credential_call;
 use crate::decode::time::date_of;
-use crate::decode::{Content, for_each_record, read_decompressed};
+use crate::decode::{Content, FileBuffer, for_each_record, read_decompressed};
 use crate::error::{FileError, SinkError};
 use crate::plan::{IngestPlan, SourceLocation};
-use crate::sink::dedup::DedupIndex;
+use crate::sink::dedup::{DedupIndex, PartitionKeys};
 use crate::sink::lake::{Lake, LakeLocation};
 use crate::sink::manifest::{Manifest, ManifestEntry, write_segment};
-use crate::sink::partition::{PartWriter, PartitionKey, Partitions};
+use crate::sink::partition::{PartWriter, PartitionKey, Partitions, partition_account};
 use crate::sink::rejected::RejectedLog;
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
@@ -64,6 +64,8 @@ pub struct IngestSummary {
     pub bytes_in: u64,
     pub bytes_decompressed: u64,
     pub parquet_files_written: u64,
+    /// Times a partition's dedup keys were written to disk to stay within --dedup-memory.
+    pub dedup_spills: u64,
     pub elapsed_seconds: f64,
     pub records_per_second: f64,
     pub mb_per_second: f64,
@@ -304,6 +306,11 @@ fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed 
             _ => direct.push(index),
         }
     }
+    // Visit files account by account and day by day (across regions), so that a partition's
+    // rows and keys are finished with before the next ones start: larger Parquet files, and
+    // dedup key sets that can be spilled for good.
+    direct.sort_by(|&a, &b| locality(&files[a]).cmp(&locality(&files[b])));
+    jobs.sort_by(|a, b| locality(&files[a.file]).cmp(&locality(&files[b.file])));
     let fetched = s3.filter(|_| !jobs.is_empty()).map(|s3| {
         Mutex::new(s3::spawn_fetcher(
             s3.runtime.handle(),
@@ -317,6 +324,16 @@ fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed 
         next: AtomicUsize::new(0),
         fetched,
     }
+}
+
+/// The order files are visited in: by account and delivery day as the key layout says (files
+/// outside the layout last), then by name.
+fn locality(file: &SourceFile) -> impl Ord + '_ {
+    let key = file.key.as_ref();
+    let account = key.and_then(|k| k.account.as_deref());
+    let day = key.map(|k| (k.year, k.month, k.day));
+    let file_name = file.name.rsplit(['/', '\\']).next().unwrap_or(&file.name);
+    (key.is_none(), account, day, file_name, &file.name)
 }
 
 /// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
@@ -351,7 +368,12 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         files: &todo,
         feed: feed(&todo, plan, s3.as_ref()),
         stop: AtomicBool::new(false),
-        index: DedupIndex::new(&lake.events_dir(), target.remote.clone()),
+        index: DedupIndex::new(
+            &lake.events_dir(),
+            target.remote.clone(),
+            lake.root(),
+            plan.dedup_bytes,
+        ),
         rejected: RejectedLog::new(lake.rejected_dir(), &run_id),
         progress: progress_bar(plan.progress, todo.iter().map(|f| f.size).sum()),
         messages: Mutex::new(()),
@@ -382,6 +404,7 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         outcomes.extend(worker_outcomes);
     }
     summary.stopped_early = shared.stop.load(Ordering::Relaxed);
+    summary.dedup_spills = shared.index.spills() as u64;
     // Stop fetching (after --strict) before the last uploads need the runtime.
     drop(shared.feed.fetched);
     let rejected_log = shared.rejected.finish()?;
@@ -421,7 +444,7 @@ fn publish_log(
 /// One job: takes files until there are none left, then writes out what it buffered.
 fn work(shared: &Shared, writer: PartWriter) -> Result<(usize, Vec<FileOutcome>), SinkError> {
     let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
-    let mut buf = Vec::new();
+    let mut buf = FileBuffer::default();
     let mut outcomes = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let Some((index, fetched)) = shared.feed.next() else {
@@ -455,7 +478,7 @@ fn process_file(
     fetched: Option<Fetched>,
     shared: &Shared,
     parts: &mut Partitions,
-    buf: &mut Vec<u8>,
+    buf: &mut FileBuffer,
 ) -> Result<FileOutcome, SinkError> {
     let mut outcome = FileOutcome {
         file: index,
@@ -493,7 +516,7 @@ fn process_file(
         outcome.status = Status::Unreadable(reason.clone());
         return Ok(outcome);
     }
-    outcome.counts.decompressed = buf.len() as u64;
+    outcome.counts.decompressed = buf.data().len() as u64;
     let mut records = RecordSink {
         file,
         shared,
@@ -504,7 +527,7 @@ fn process_file(
         error: None,
         cut_short: false,
     };
-    let parsed = for_each_record(buf, |record| records.take(record));
+    let parsed = for_each_record(buf.data(), |record| records.take(record));
     let cut_short = records.cut_short;
     let first_rejection = records.first_rejection.take();
     if let Some(error) = records.error.take() {
@@ -539,8 +562,9 @@ struct RecordSink<'s, 'a> {
     file: &'a SourceFile,
     shared: &'a Shared<'a>,
     parts: &'s mut Partitions,
-    /// The partition of the previous record: consecutive records nearly always share it.
-    last: Option<PartitionKey>,
+    /// The partition of the previous record and its keys: consecutive records nearly always
+    /// share it (and holding its keys keeps them from being spilled).
+    last: Option<(PartitionKey, Arc<PartitionKeys>)>,
     counts: &'s mut Counts,
     first_rejection: Option<String>,
     error: Option<SinkError>,
@@ -587,20 +611,26 @@ impl RecordSink<'_, '_> {
         let Some(date) = date_of(time) else {
             return Ok(true);
         };
-        let partition = PartitionKey::new(recipient, key_account, date);
-        if self.last.as_ref() != Some(&partition) {
-            self.shared.index.ensure_loaded(&partition)?;
-            self.last = Some(partition.clone());
+        let same_partition = self.last.as_ref().is_some_and(|(last, _)| {
+            last.date() == date && last.account() == partition_account(recipient, key_account)
+        });
+        if !same_partition {
+            let partition = PartitionKey::new(recipient, key_account, date);
+            let keys = self.shared.index.partition(&partition);
+            self.last = Some((partition, keys));
         }
+        let Some((partition, keys)) = &self.last else {
+            return Ok(true); // set just above
+        };
         let event_id = row.text(col::EVENT_ID).unwrap_or_default();
-        if !self.shared.index.insert_key(event_id, recipient) {
+        if !self.shared.index.insert_key(keys, event_id, recipient)? {
             self.counts.duplicates += 1;
             return Ok(true);
         }
         if is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME)) {
             self.counts.sts += 1;
         }
-        self.parts.append(&partition, &row)?;
+        self.parts.append(partition, &row)?;
         self.counts.written += 1;
         Ok(true)
     }

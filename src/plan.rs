@@ -36,6 +36,8 @@ pub struct IngestPlan {
     pub max_file_bytes: u64,
     pub limits: RecordLimits,
     pub buffer_bytes: usize,
+    /// Memory for the dedup keys before partitions are spilled to disk.
+    pub dedup_bytes: usize,
     pub progress: bool,
 }
 
@@ -97,6 +99,7 @@ impl IngestPlan {
                 ..RecordLimits::default()
             },
             buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
+            dedup_bytes: usize::try_from(args.dedup_memory).unwrap_or(usize::MAX),
             progress: !args.quiet,
         })
     }

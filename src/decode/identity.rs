@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::lenient::{Text, read_or_default};
+use super::lenient::{Lenient, Text, read_or_default};
 use super::time::parse_event_time;
 use crate::batch::{Cell, Row, col};
 
@@ -29,7 +29,7 @@ struct UserIdentity<'a> {
     #[serde(borrow)]
     credential_id: Text<'a>,
     #[serde(borrow)]
-    session_context: Option<&'a serde_json::value::RawValue>,
+    session_context: Lenient<SessionContext<'a>>,
     #[serde(borrow)]
     on_behalf_of: Option<&'a serde_json::value::RawValue>,
 }
@@ -38,15 +38,15 @@ struct UserIdentity<'a> {
 #[serde(rename_all = "camelCase", default)]
 struct SessionContext<'a> {
     #[serde(borrow)]
-    attributes: Option<&'a serde_json::value::RawValue>,
+    attributes: Lenient<Attributes<'a>>,
     #[serde(borrow)]
-    session_issuer: Option<&'a serde_json::value::RawValue>,
+    session_issuer: Lenient<SessionIssuer<'a>>,
     #[serde(borrow)]
     source_identity: Text<'a>,
     #[serde(borrow)]
     ec2_role_delivery: Text<'a>,
     #[serde(borrow)]
-    web_id_federation_data: Option<&'a serde_json::value::RawValue>,
+    web_id_federation_data: Lenient<WebIdFederationData<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -98,48 +98,32 @@ pub fn flatten_into<'a>(raw: &'a str, row: &mut Row<'a>) {
     if let Some(on_behalf_of) = identity.on_behalf_of.filter(|raw| raw.get() != "null") {
         row.set(col::ON_BEHALF_OF, Cell::text(on_behalf_of.get()));
     }
-    if let Some(context) = identity.session_context {
-        flatten_session_context(read_or_default(context.get()), row);
-    }
+    flatten_session_context(identity.session_context.0, row);
 }
 
 fn flatten_session_context<'a>(context: SessionContext<'a>, row: &mut Row<'a>) {
+    let Lenient(attributes) = context.attributes;
+    let Lenient(issuer) = context.session_issuer;
+    let Lenient(web) = context.web_id_federation_data;
+    if let Some(micros) = attributes.creation_date.get().and_then(parse_event_time) {
+        row.set(col::SESSION_CREATION_DATE, Cell::Time(micros));
+    }
+    if let Some(mfa) = attributes.mfa_authenticated.get().and_then(parse_bool) {
+        row.set(col::MFA_AUTHENTICATED, Cell::Bool(mfa));
+    }
     set_texts(
         row,
         [
             (col::SOURCE_IDENTITY, context.source_identity),
             (col::EC2_ROLE_DELIVERY, context.ec2_role_delivery),
+            (col::SESSION_ISSUER_TYPE, issuer.kind),
+            (col::SESSION_ISSUER_PRINCIPAL_ID, issuer.principal_id),
+            (col::SESSION_ISSUER_ARN, issuer.arn),
+            (col::SESSION_ISSUER_ACCOUNT_ID, issuer.account_id),
+            (col::SESSION_ISSUER_USER_NAME, issuer.user_name),
+            (col::WEB_ID_FEDERATED_PROVIDER, web.federated_provider),
         ],
     );
-    if let Some(raw) = context.attributes {
-        let attributes: Attributes = read_or_default(raw.get());
-        if let Some(micros) = attributes.creation_date.get().and_then(parse_event_time) {
-            row.set(col::SESSION_CREATION_DATE, Cell::Time(micros));
-        }
-        if let Some(mfa) = attributes.mfa_authenticated.get().and_then(parse_bool) {
-            row.set(col::MFA_AUTHENTICATED, Cell::Bool(mfa));
-        }
-    }
-    if let Some(raw) = context.session_issuer {
-        let issuer: SessionIssuer = read_or_default(raw.get());
-        set_texts(
-            row,
-            [
-                (col::SESSION_ISSUER_TYPE, issuer.kind),
-                (col::SESSION_ISSUER_PRINCIPAL_ID, issuer.principal_id),
-                (col::SESSION_ISSUER_ARN, issuer.arn),
-                (col::SESSION_ISSUER_ACCOUNT_ID, issuer.account_id),
-                (col::SESSION_ISSUER_USER_NAME, issuer.user_name),
-            ],
-        );
-    }
-    if let Some(raw) = context.web_id_federation_data {
-        let web: WebIdFederationData = read_or_default(raw.get());
-        set_texts(
-            row,
-            [(col::WEB_ID_FEDERATED_PROVIDER, web.federated_provider)],
-        );
-    }
 }
 
 fn set_texts<'a, const N: usize>(row: &mut Row<'a>, texts: [(usize, Text<'a>); N]) {

@@ -11,7 +11,6 @@ pub mod record;
 pub mod sts;
 pub mod time;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
@@ -20,6 +19,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use crate::error::FileError;
+use lenient::CowStr;
 use record::RecordFields;
 
 /// What a file turned out to hold.
@@ -41,10 +41,25 @@ pub struct FileBytes {
     pub damage: Option<FileError>,
 }
 
-/// Reads a whole file into `buf` (cleared first), gunzipping when it starts with the gzip magic.
-/// At most `cap` bytes are kept; a file that decompresses to more is cut there and flagged.
-pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut Vec<u8>) -> FileBytes {
-    buf.clear();
+/// A reusable buffer for one file's decompressed bytes. Its memory stays initialised from one
+/// file to the next: `read_to_end` would zero the spare room again for every file.
+#[derive(Debug, Default)]
+pub struct FileBuffer {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl FileBuffer {
+    /// The bytes of the last file read.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Reads a whole file into `buf`, gunzipping when it starts with the gzip magic. At most `cap`
+/// bytes are kept; a file that decompresses to more is cut there and flagged.
+pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut FileBuffer) -> FileBytes {
+    buf.len = 0;
     let mut reader = BufReader::with_capacity(256 * 1024, input);
     let compressed = match reader.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
@@ -55,24 +70,44 @@ pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut Vec<u8>) -> FileB
             };
         }
     };
+    // One byte past the cap tells a file that is too large from one that fits exactly.
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1);
     let result = if compressed {
-        MultiGzDecoder::new(reader).take(cap + 1).read_to_end(buf)
+        fill(MultiGzDecoder::new(reader), limit, buf)
     } else {
-        reader.take(cap + 1).read_to_end(buf)
+        fill(reader, limit, buf)
     };
     let damage = match result {
         Err(error) if compressed => Some(FileError::Gzip {
-            decompressed: buf.len() as u64,
+            decompressed: buf.len as u64,
             reason: error.to_string(),
         }),
         Err(error) => Some(FileError::Read(error.to_string())),
-        Ok(_) if buf.len() as u64 > cap => {
-            buf.truncate(cap as usize);
+        Ok(()) if buf.len as u64 > cap => {
+            buf.len = cap as usize;
             Some(FileError::TooLarge { cap })
         }
-        Ok(_) => None,
+        Ok(()) => None,
     };
     FileBytes { compressed, damage }
+}
+
+/// Reads until the end or `limit` bytes, growing the buffer (by doubling) as needed.
+fn fill(mut reader: impl Read, limit: usize, buf: &mut FileBuffer) -> std::io::Result<()> {
+    while buf.len < limit {
+        if buf.len == buf.bytes.len() {
+            let grown = (buf.bytes.len() * 2).clamp(64 * 1024, limit);
+            buf.bytes.resize(grown, 0);
+        }
+        let end = buf.bytes.len().min(limit);
+        match reader.read(&mut buf.bytes[buf.len..end]) {
+            Ok(0) => return Ok(()),
+            Ok(read) => buf.len += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// The result of walking a file's documents.
@@ -98,6 +133,9 @@ where
         stopped: false,
         in_container: false,
     };
+    // One pass of the (vectorised) validator over the whole file; a file with a bad byte is
+    // parsed from bytes instead, so that the records before the bad byte are kept.
+    let text = std::str::from_utf8(bytes).ok();
     let mut pos = skip_space(bytes, 0);
     if bytes[pos..].starts_with("\u{feff}".as_bytes()) {
         pos += 3;
@@ -108,7 +146,20 @@ where
         if pos >= bytes.len() {
             break;
         }
-        match parse_document(&bytes[pos..], &mut emit) {
+        // serde_json checks UTF-8 string by string on bytes; on text checked once it does not.
+        let parsed = match text.and_then(|text| text.get(pos..)) {
+            Some(rest) => parse_document(
+                serde_json::Deserializer::from_str(rest),
+                rest.as_bytes(),
+                &mut emit,
+            ),
+            None => parse_document(
+                serde_json::Deserializer::from_slice(&bytes[pos..]),
+                &bytes[pos..],
+                &mut emit,
+            ),
+        };
+        match parsed {
             Ok(consumed) => pos += consumed,
             Err(message) => {
                 error = Some(FileError::Json(message));
@@ -137,11 +188,15 @@ where
 }
 
 /// Parses one top-level JSON value at the start of `bytes`; returns the bytes it used.
-fn parse_document<'a, F>(bytes: &'a [u8], emit: &mut Emit<'a, F>) -> Result<usize, String>
+fn parse_document<'a, R, F>(
+    mut de: serde_json::Deserializer<R>,
+    bytes: &'a [u8],
+    emit: &mut Emit<'a, F>,
+) -> Result<usize, String>
 where
+    R: serde_json::de::Read<'a>,
     F: FnMut(&RecordFields<'a>) -> bool,
 {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = match bytes[0] {
         b'[' => RecordsSeed(emit).deserialize(&mut de),
         b'{' if first_key_is_records(bytes) => ContainerSeed(emit).deserialize(&mut de),
@@ -255,7 +310,7 @@ impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for ContainerSeed<'
         f.write_str(r#"a {"Records":[...]} object"#)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
             if key == "Records" {
                 self.0.in_container = true;
                 let result = map.next_value_seed(RecordsSeed(&mut *self.0));
@@ -318,7 +373,7 @@ impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for RecordSeed<'_, 
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(());
         }
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
             emit.fields.fields.push((key, value));
         }
@@ -432,10 +487,10 @@ mod tests {
         };
         let mut two = gz(&format!(r#"{{"Records":[{R1}]}}"#));
         two.extend(gz(&format!(r#"{{"Records":[{R2}]}}"#)));
-        let mut buf = Vec::new();
+        let mut buf = FileBuffer::default();
         let bytes = read_decompressed(&two[..], 1 << 20, &mut buf);
         assert!(bytes.compressed && bytes.damage.is_none());
-        assert_eq!(event_ids(&buf).0.len(), 2);
+        assert_eq!(event_ids(buf.data()).0.len(), 2);
 
         let big: Vec<String> = (0..2000)
             .map(|i| R1.replace("\"a\"", &format!("\"{i}\"")))
@@ -444,7 +499,7 @@ mod tests {
         let cut = &whole[..whole.len() / 2];
         let bytes = read_decompressed(cut, 1 << 30, &mut buf);
         assert!(matches!(bytes.damage, Some(FileError::Gzip { .. })));
-        let (ids, parsed) = event_ids(&buf);
+        let (ids, parsed) = event_ids(buf.data());
         assert!(!ids.is_empty() && ids.len() < 2000, "kept {}", ids.len());
         assert!(parsed.error.is_some());
 
@@ -453,6 +508,11 @@ mod tests {
             bytes.damage,
             Some(FileError::TooLarge { cap: 1000 })
         ));
-        assert_eq!(buf.len(), 1000);
+        assert_eq!(buf.data().len(), 1000);
+
+        // A smaller file after a larger one: only its own bytes.
+        let bytes = read_decompressed(&two[..], 1 << 20, &mut buf);
+        assert!(bytes.damage.is_none());
+        assert_eq!(event_ids(buf.data()).0.len(), 2);
     }
 }

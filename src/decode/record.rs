@@ -368,9 +368,15 @@ fn protect_session_token(row: &mut Row) {
 
 /// `sha256:` and the first 16 hex digits of the token's SHA-256.
 pub fn token_fingerprint(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let mut fingerprint = String::with_capacity(23);
+    fingerprint.push_str("sha256:");
+    for byte in &digest[..8] {
+        fingerprint.push(char::from(HEX[usize::from(byte >> 4)]));
+        fingerprint.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    fingerprint
 }
 
 fn derive_sts(row: &mut Row) {

@@ -33,6 +33,22 @@ const UNIQUE_COLUMNS: [usize; 6] = [
     col::SESSION_TOKEN_SHA256,
 ];
 
+/// Free-form text and JSON: nobody filters on their min/max, and computing page statistics
+/// over kilobyte-long values costs a string comparison per row.
+const NO_STATISTICS_COLUMNS: [usize; 11] = [
+    col::ERROR_MESSAGE,
+    col::USER_AGENT,
+    col::USER_IDENTITY,
+    col::REQUEST_PARAMETERS,
+    col::RESPONSE_ELEMENTS,
+    col::ADDITIONAL_EVENT_DATA,
+    col::RESOURCES,
+    col::SERVICE_EVENT_DETAILS,
+    col::ADDENDUM,
+    col::UNMAPPED,
+    col::ON_BEHALF_OF,
+];
+
 /// The writer settings of every lake file: zstd, page statistics, dictionaries where values repeat.
 pub fn writer_properties() -> WriterProperties {
     let mut builder = WriterProperties::builder()
@@ -43,6 +59,12 @@ pub fn writer_properties() -> WriterProperties {
     for column in UNIQUE_COLUMNS {
         builder =
             builder.set_column_dictionary_enabled(ColumnPath::from(COLUMNS[column].name), false);
+    }
+    for column in NO_STATISTICS_COLUMNS {
+        builder = builder.set_column_statistics_enabled(
+            ColumnPath::from(COLUMNS[column].name),
+            EnabledStatistics::None,
+        );
     }
     builder.build()
 }

@@ -31,13 +31,8 @@ impl PartitionKey {
         key_account: Option<&str>,
         date: NaiveDate,
     ) -> PartitionKey {
-        let account = [recipient, key_account]
-            .into_iter()
-            .flatten()
-            .find(|account| is_account_id(account))
-            .unwrap_or(UNKNOWN_ACCOUNT);
         PartitionKey {
-            account: account.to_owned(),
+            account: partition_account(recipient, key_account).to_owned(),
             date,
         }
     }
@@ -65,6 +60,15 @@ impl PartitionKey {
             date_text(self.date)
         )
     }
+}
+
+/// The account folder for a record: see [`PartitionKey::new`].
+pub fn partition_account<'a>(recipient: Option<&'a str>, key_account: Option<&'a str>) -> &'a str {
+    [recipient, key_account]
+        .into_iter()
+        .flatten()
+        .find(|account| is_account_id(account))
+        .unwrap_or(UNKNOWN_ACCOUNT)
 }
 
 /// Twelve ASCII digits.

@@ -30,6 +30,35 @@ fn generated_corpus_matches_an_independent_count() {
         expected
     );
 
+    // The same corpus with a dedup budget far below its keys: partitions spill to disk and
+    // are read back, and the lake is the same.
+    let small = tempfile::tempdir().unwrap();
+    let run = ingest(
+        small.path(),
+        &[
+            "--jobs",
+            "2",
+            "--dedup-memory",
+            "1K",
+            corpus.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(count(&run, "dedup_spills") > 0, "the budget forced spills");
+    assert_eq!(count(&run, "records_written"), expected.len() as u64);
+    let keys = lake_keys(small.path());
+    assert_unique(&keys);
+    assert_eq!(
+        keys.into_iter().collect::<std::collections::HashSet<_>>(),
+        expected
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(small.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with(".dedup"))
+        .collect();
+    assert!(leftovers.is_empty(), "spill folder left: {leftovers:?}");
+
     // STS rows agree with the records: one per credential-issuing call, each with a role or a key.
     let sts_calls = [
         "AssumeRole",
