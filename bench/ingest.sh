@@ -135,7 +135,7 @@ table, scale = sys.argv[1], sys.argv[2]
 path = "BENCHMARKS.md"
 text = open(path).read()
 for name, body in (("ingest", table), ("ingest-scale", scale)):
-    text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)",
-                  lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
+    text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)",
+                  lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
 open(path, "w").write(text)
 PY
