@@ -331,8 +331,8 @@ pub struct IngestArgs {
     #[arg(long, default_value = "1M", value_name = "BYTES", value_parser = parse_size)]
     pub max_record_size: u64,
 
-    /// Memory for rows waiting to be written, shared by all jobs (suffixes K, M, G)
-    #[arg(long, default_value = "128M", value_name = "BYTES", value_parser = parse_size)]
+    /// Memory for rows waiting to be sorted and written, shared by all jobs (suffixes K, M, G)
+    #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_size)]
     pub buffer_size: u64,
 
     /// Memory for the keys that catch duplicates; past it, the keys of partitions no job is

@@ -327,13 +327,36 @@ fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed 
 }
 
 /// The order files are visited in: by account and delivery day as the key layout says (files
-/// outside the layout last), then by name.
+/// outside the layout last), then by the delivery time in the file name, so each partition's
+/// rows arrive roughly in time order even when several regions share a day; then by name.
 fn locality(file: &SourceFile) -> impl Ord + '_ {
     let key = file.key.as_ref();
     let account = key.and_then(|k| k.account.as_deref());
     let day = key.map(|k| (k.year, k.month, k.day));
     let file_name = file.name.rsplit(['/', '\\']).next().unwrap_or(&file.name);
-    (key.is_none(), account, day, file_name, &file.name)
+    (
+        key.is_none(),
+        account,
+        day,
+        delivery_stamp(file_name),
+        file_name,
+        &file.name,
+    )
+}
+
+/// The delivery time in a CloudTrail file name, `<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>`
+/// (as text: it sorts in time order).
+fn delivery_stamp(file_name: &str) -> Option<&str> {
+    file_name.split('_').find(|part| {
+        let bytes = part.as_bytes();
+        bytes.len() == 14
+            && bytes[8] == b'T'
+            && bytes[13] == b'Z'
+            && bytes[..8]
+                .iter()
+                .chain(&bytes[9..13])
+                .all(u8::is_ascii_digit)
+    })
 }
 
 /// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
@@ -805,4 +828,17 @@ pub fn render_text(summary: &IngestSummary) -> String {
         out += "  stopped at the first failure (--strict)\n";
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_stamp;
+
+    #[test]
+    fn delivery_stamps_come_from_cloudtrail_file_names() {
+        let name = "111122223333_CloudTrail_eu-west-1_20240301T0005Z_aBcD1234eFgH5678.json.gz";
+        assert_eq!(delivery_stamp(name), Some("20240301T0005Z"));
+        assert_eq!(delivery_stamp("export_2024-03-01.jsonl"), None);
+        assert_eq!(delivery_stamp("a_20240301X0005Z_b.json"), None);
+    }
 }

@@ -95,7 +95,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         format: SummaryFormat::Text,
         max_file_size: 1 << 30,
         max_record_size: 1 << 20,
-        buffer_size: 128 << 20,
+        buffer_size: 64 << 20,
         dedup_memory: 64 << 20,
         quiet: args.quiet,
         concurrency: 32,

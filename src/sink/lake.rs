@@ -117,14 +117,25 @@ pub fn publish(
     name: &str,
     write: impl FnOnce(&mut File) -> Result<(), SinkError>,
 ) -> Result<PathBuf, SinkError> {
-    let temporary = dir.join(temporary_name(name));
-    let target = dir.join(name);
-    let mut file = File::create(&temporary).map_err(SinkError::io("creating", &temporary))?;
+    let (mut file, temporary) = create_temporary(dir, name)?;
     write(&mut file)?;
+    commit(file, &temporary, dir, name)
+}
+
+/// The hidden temporary file that becomes `dir/name` at [`commit`].
+pub fn create_temporary(dir: &Path, name: &str) -> Result<(File, PathBuf), SinkError> {
+    let temporary = dir.join(temporary_name(name));
+    let file = File::create(&temporary).map_err(SinkError::io("creating", &temporary))?;
+    Ok((file, temporary))
+}
+
+/// Makes a fully written temporary file durable and renames it to `dir/name`.
+pub fn commit(file: File, temporary: &Path, dir: &Path, name: &str) -> Result<PathBuf, SinkError> {
+    let target = dir.join(name);
     file.sync_all()
-        .map_err(SinkError::io("syncing", &temporary))?;
+        .map_err(SinkError::io("syncing", temporary))?;
     drop(file);
-    fs::rename(&temporary, &target).map_err(SinkError::io("publishing", &target))?;
+    fs::rename(temporary, &target).map_err(SinkError::io("publishing", &target))?;
     sync_dir(dir)?;
     Ok(target)
 }

@@ -1,24 +1,26 @@
-//! Parquet files of the lake: the writer settings in one place, and a writer that sorts a
-//! partition's rows by event time and publishes the file atomically.
+//! Parquet files of the lake: the writer settings in one place, and a file writer that takes
+//! rows in event-time order and publishes the file atomically when it is complete.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{SortColumn, interleave_record_batch, lexsort_to_indices};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::lake::publish;
+use super::lake::{commit, create_temporary};
 use crate::batch::{COLUMNS, col};
 use crate::error::SinkError;
 
 /// Rows per row group: large enough for good compression and few footers, small enough that a
 /// reader prunes by event time at a useful granularity.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// How many sorted rows are materialised at once while writing (bounds the extra memory).
 const WRITE_CHUNK_ROWS: usize = 16 * 1024;
@@ -69,52 +71,106 @@ pub fn writer_properties() -> WriterProperties {
     builder.build()
 }
 
-/// Sorts `batch` by (event_time, event_id) and publishes it as `dir/name`.
-pub fn write_sorted(dir: &Path, name: &str, batch: &RecordBatch) -> Result<PathBuf, SinkError> {
-    let arrow_error = |source| SinkError::Arrow {
-        path: dir.join(name),
-        source,
-    };
+/// The order that sorts `batch` by (event_time, event_id).
+pub fn time_order(batch: &RecordBatch) -> Result<UInt32Array, ArrowError> {
     let sort_columns = [col::EVENT_TIME, col::EVENT_ID].map(|column| SortColumn {
         values: batch.column(column).clone(),
         options: None,
     });
-    let order = lexsort_to_indices(&sort_columns, None).map_err(arrow_error)?;
-    publish(dir, name, |file| {
-        write_in_order(file, batch, &order, &dir.join(name))
-    })
+    lexsort_to_indices(&sort_columns, None)
 }
 
-fn write_in_order(
-    file: &mut File,
-    batch: &RecordBatch,
-    order: &UInt32Array,
-    path: &Path,
-) -> Result<(), SinkError> {
-    let parquet_error = |source| SinkError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let out = BufWriter::with_capacity(1 << 20, file);
-    let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(writer_properties()))
-        .map_err(parquet_error)?;
-    let mut start = 0;
-    while start < order.len() {
-        let length = WRITE_CHUNK_ROWS.min(order.len() - start);
-        let chunk = take_record_batch(batch, &order.slice(start, length)).map_err(|source| {
-            SinkError::Arrow {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-        writer.write(&chunk).map_err(parquet_error)?;
-        start += length;
+/// The event times of a lake batch, microseconds since the epoch (never null: a record without
+/// a time is rejected before it becomes a row).
+pub fn event_times(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column(col::EVENT_TIME)
+        .as_primitive::<TimestampMicrosecondType>()
+        .values()
+}
+
+/// A lake file being written. Rows go in sorted by event time, one sorted run after another,
+/// each run starting no earlier than the last ended (the caller checks [`PartFile::last_time`]),
+/// so the whole file is sorted. Readers see it only once [`PartFile::finish`] renamed it.
+pub struct PartFile {
+    dir: PathBuf,
+    name: String,
+    temporary: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    rows: usize,
+    last_time: Option<i64>,
+}
+
+impl PartFile {
+    pub fn create(dir: &Path, name: String, schema: SchemaRef) -> Result<PartFile, SinkError> {
+        let (file, temporary) = create_temporary(dir, &name)?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let writer =
+            ArrowWriter::try_new(out, schema, Some(writer_properties())).map_err(|source| {
+                SinkError::Parquet {
+                    path: temporary.clone(),
+                    source,
+                }
+            })?;
+        Ok(PartFile {
+            dir: dir.to_path_buf(),
+            name,
+            temporary,
+            writer,
+            rows: 0,
+            last_time: None,
+        })
     }
-    let out = writer.into_inner().map_err(parquet_error)?;
-    out.into_inner().map_err(|error| SinkError::Io {
-        op: "writing",
-        path: path.to_path_buf(),
-        source: error.into_error(),
-    })?;
-    Ok(())
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The event time of the last row written, if any.
+    pub fn last_time(&self) -> Option<i64> {
+        self.last_time
+    }
+
+    /// Appends rows picked from `batches` as (batch, row) pairs, in that order (a time order,
+    /// starting no earlier than [`PartFile::last_time`]). Copies a chunk at a time, so the extra
+    /// memory stays small whatever the batches.
+    pub fn append(
+        &mut self,
+        batches: &[&RecordBatch],
+        rows: &[(usize, usize)],
+    ) -> Result<(), SinkError> {
+        for chunk in rows.chunks(WRITE_CHUNK_ROWS) {
+            let chunk =
+                interleave_record_batch(batches, chunk).map_err(|source| SinkError::Arrow {
+                    path: self.temporary.clone(),
+                    source,
+                })?;
+            self.writer
+                .write(&chunk)
+                .map_err(|source| SinkError::Parquet {
+                    path: self.temporary.clone(),
+                    source,
+                })?;
+        }
+        if let Some(&(batch, row)) = rows.last() {
+            self.last_time = Some(event_times(batches[batch])[row]);
+        }
+        self.rows += rows.len();
+        Ok(())
+    }
+
+    /// Writes the footer, makes the file durable and gives it its final name; returns its path.
+    pub fn finish(self) -> Result<PathBuf, SinkError> {
+        let parquet_error = |source| SinkError::Parquet {
+            path: self.temporary.clone(),
+            source,
+        };
+        let out = self.writer.into_inner().map_err(parquet_error)?;
+        let file = out.into_inner().map_err(|error| SinkError::Io {
+            op: "writing",
+            path: self.temporary.clone(),
+            source: error.into_error(),
+        })?;
+        commit(file, &self.temporary, &self.dir, &self.name)
+    }
 }

@@ -1,5 +1,6 @@
-//! Rows buffered per Hive partition (account, date) until the memory budget says to write them.
-//! One `Partitions` per worker, so workers never wait on each other to append.
+//! Rows buffered per Hive partition (account, date) until the memory budget says to write them,
+//! then appended in event-time order to one open file per partition. One `Partitions` per
+//! worker, so workers never wait on each other to append.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,9 +8,13 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::parquet::write_sorted;
+use arrow::array::RecordBatch;
+use arrow::compute::interleave_record_batch;
+use arrow::error::ArrowError;
+
+use super::parquet::{PartFile, event_times, time_order};
 use super::remote::RemoteLake;
-use crate::batch::{EventBatchBuilder, Row};
+use crate::batch::{EventBatchBuilder, Row, schema};
 use crate::error::SinkError;
 use crate::source::key::date_text;
 
@@ -76,6 +81,21 @@ pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// How long after the newest row of a partition a row may still arrive and be written in time
+/// order. Logs are read in delivery order, and CloudTrail delivers most events within minutes,
+/// so rows this recent are held back for the next write; a row later than this starts a new file.
+const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
+
+/// Rows per file before a worker starts the next one (row groups are smaller; see
+/// `parquet::ROW_GROUP_ROWS`): large files for readers, bounded uploads to S3.
+const FILE_MAX_ROWS: usize = 512 * 1024;
+
+/// Files one worker keeps open: each holds its unfinished row group and a compressor per column
+/// (about 40 MB). Files are visited partition by partition, so one is enough: the few rows of
+/// a neighbouring day (events just before midnight, delivered after) wait in the buffer and go
+/// to their own small file.
+const MAX_OPEN_FILES: usize = 1;
+
 /// Where a worker's files go and how they are named.
 pub struct PartWriter {
     pub events_dir: PathBuf,
@@ -87,99 +107,240 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    fn write(
-        &mut self,
-        key: &PartitionKey,
-        builder: &mut EventBatchBuilder,
-    ) -> Result<usize, SinkError> {
+    fn create(&mut self, key: &PartitionKey) -> Result<PartFile, SinkError> {
         let dir = key.dir(&self.events_dir);
         std::fs::create_dir_all(&dir).map_err(SinkError::io("creating", &dir))?;
-        let batch = builder.finish().map_err(|source| SinkError::Arrow {
-            path: dir.clone(),
-            source,
-        })?;
         let name = format!(
             "part-{}-{}-{:05}.parquet",
             self.run_id, self.worker, self.written
         );
-        let path = write_sorted(&dir, &name, &batch)?;
+        self.written += 1;
+        PartFile::create(&dir, name, schema())
+    }
+
+    fn publish(&self, key: &PartitionKey, file: PartFile) -> Result<(), SinkError> {
+        let path = file.finish()?;
         if let Some(remote) = &self.remote {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             remote.upload(&path, &format!("{}/{name}", key.relative_dir()))?;
         }
-        self.written += 1;
-        Ok(batch.num_rows())
+        Ok(())
     }
 }
 
-/// One worker's buffered rows.
+/// One partition's rows on their way to disk: new rows, rows held back as too recent to write
+/// in order yet, and the open file.
+#[derive(Default)]
+struct Pending {
+    fresh: EventBatchBuilder,
+    /// Sorted by time, all within `LATENESS_MICROS` of the newest row seen.
+    held: Option<RecordBatch>,
+    held_bytes: usize,
+    file: Option<PartFile>,
+    last_used: u64,
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        self.fresh.bytes() + self.held_bytes
+    }
+}
+
+/// Whether a write keeps the most recent rows back (normal) or writes everything (closing).
+#[derive(Clone, Copy, PartialEq)]
+enum Hold {
+    Recent,
+    Nothing,
+}
+
+/// One worker's buffered rows and open files.
 pub struct Partitions {
-    buffers: HashMap<PartitionKey, EventBatchBuilder>,
+    pending: HashMap<PartitionKey, Pending>,
     buffered_bytes: usize,
     budget_bytes: usize,
+    appends: u64,
     writer: PartWriter,
 }
 
 impl Partitions {
     pub fn new(writer: PartWriter, budget_bytes: usize) -> Self {
         Partitions {
-            buffers: HashMap::new(),
+            pending: HashMap::new(),
             buffered_bytes: 0,
             budget_bytes,
+            appends: 0,
             writer,
         }
     }
 
-    /// Buffers a row; writes the largest partition out when the budget is exceeded.
+    /// Buffers a row; writes the largest partition's rows out when the budget is exceeded.
     pub fn append(&mut self, key: &PartitionKey, row: &Row) -> Result<(), SinkError> {
-        let builder = match self.buffers.get_mut(key) {
-            Some(builder) => builder,
-            None => self.buffers.entry(key.clone()).or_default(),
+        self.appends += 1;
+        let pending = match self.pending.get_mut(key) {
+            Some(pending) => pending,
+            None => self.pending.entry(key.clone()).or_default(),
         };
-        let before = builder.bytes();
-        builder.append(row);
-        self.buffered_bytes += builder.bytes() - before;
+        let before = pending.fresh.bytes();
+        pending.fresh.append(row);
+        pending.last_used = self.appends;
+        self.buffered_bytes += pending.fresh.bytes() - before;
         if self.buffered_bytes > self.budget_bytes {
-            self.flush_largest()?;
+            self.write_largest()?;
         }
         Ok(())
     }
 
-    fn flush_largest(&mut self) -> Result<(), SinkError> {
+    fn write_largest(&mut self) -> Result<(), SinkError> {
         let largest = self
-            .buffers
+            .pending
             .iter()
-            .max_by_key(|(_, builder)| builder.bytes())
+            .max_by_key(|(_, pending)| pending.bytes())
             .map(|(key, _)| key.clone());
-        if let Some(key) = largest {
-            self.flush(&key)?;
+        let Some(key) = largest else {
+            return Ok(());
+        };
+        self.write(&key, Hold::Recent)?;
+        // All of it was recent (a partition with more than a budget of rows in the lateness
+        // window): write it anyway rather than exceed the budget.
+        if self.buffered_bytes > self.budget_bytes {
+            self.write(&key, Hold::Nothing)?;
         }
         Ok(())
     }
 
-    fn flush(&mut self, key: &PartitionKey) -> Result<(), SinkError> {
-        if let Some(mut builder) = self.buffers.remove(key) {
-            self.buffered_bytes -= builder.bytes();
-            if builder.rows() > 0 {
-                self.writer.write(key, &mut builder)?;
+    /// Sorts the partition's rows by time and appends them to its open file, keeping the most
+    /// recent back unless `hold` says otherwise. Rows older than what the file already holds
+    /// (a very late delivery) close it and start the next file, so every file stays sorted.
+    fn write(&mut self, key: &PartitionKey, hold: Hold) -> Result<(), SinkError> {
+        let Some(pending) = self.pending.get_mut(key) else {
+            return Ok(());
+        };
+        let dir = key.dir(&self.writer.events_dir);
+        let arrow_error = |source| SinkError::Arrow {
+            path: dir.clone(),
+            source,
+        };
+        self.buffered_bytes -= self.buffered_bytes.min(pending.bytes());
+        pending.held_bytes = 0;
+        let fresh = pending.fresh.finish().map_err(arrow_error)?;
+        let held = pending.held.take();
+        let batches: Vec<&RecordBatch> = held.iter().chain([&fresh]).collect();
+        let rows = time_ordered_rows(held.as_ref(), &fresh).map_err(arrow_error)?;
+        let Some(&(last_batch, last_row)) = rows.last() else {
+            return Ok(());
+        };
+        let time = |&(batch, row): &(usize, usize)| event_times(batches[batch])[row];
+        let ready = match hold {
+            Hold::Nothing => rows.len(),
+            Hold::Recent => {
+                let watermark =
+                    event_times(batches[last_batch])[last_row].saturating_sub(LATENESS_MICROS);
+                rows.partition_point(|row| time(row) <= watermark)
+            }
+        };
+        if ready > 0 {
+            let first = time(&rows[0]);
+            let full_or_behind = pending.file.as_ref().is_some_and(|file| {
+                file.rows() >= FILE_MAX_ROWS || file.last_time().is_some_and(|last| first < last)
+            });
+            if full_or_behind && let Some(file) = pending.file.take() {
+                self.writer.publish(key, file)?;
+            }
+            let file = match pending.file.as_mut() {
+                Some(file) => file,
+                None => pending.file.insert(self.writer.create(key)?),
+            };
+            file.append(&batches, &rows[..ready])?;
+        }
+        if ready < rows.len() {
+            let recent = interleave_record_batch(&batches, &rows[ready..]).map_err(arrow_error)?;
+            pending.held_bytes = recent.get_array_memory_size();
+            self.buffered_bytes += pending.held_bytes;
+            pending.held = Some(recent);
+        }
+        self.close_least_recent()
+    }
+
+    /// Past `MAX_OPEN_FILES`, finishes the partitions this worker touched least recently.
+    fn close_least_recent(&mut self) -> Result<(), SinkError> {
+        while self.pending.values().filter(|p| p.file.is_some()).count() > MAX_OPEN_FILES {
+            let oldest = self
+                .pending
+                .iter()
+                .filter(|(_, pending)| pending.file.is_some())
+                .min_by_key(|(_, pending)| pending.last_used)
+                .map(|(key, _)| key.clone());
+            match oldest {
+                Some(key) => self.close(&key)?,
+                None => break,
             }
         }
         Ok(())
     }
 
-    /// Writes everything still buffered; returns how many files this worker wrote in all.
+    /// Writes everything the partition still has and publishes its file.
+    fn close(&mut self, key: &PartitionKey) -> Result<(), SinkError> {
+        self.write(key, Hold::Nothing)?;
+        if let Some(pending) = self.pending.remove(key) {
+            self.buffered_bytes -= self.buffered_bytes.min(pending.bytes());
+            if let Some(file) = pending.file {
+                self.writer.publish(key, file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes and publishes everything; returns how many files this worker wrote in all.
     pub fn flush_all(mut self) -> Result<usize, SinkError> {
-        let mut keys: Vec<PartitionKey> = self.buffers.keys().cloned().collect();
+        let mut keys: Vec<PartitionKey> = self.pending.keys().cloned().collect();
         keys.sort();
         for key in keys {
-            self.flush(&key)?;
+            self.close(&key)?;
         }
         Ok(self.writer.written)
     }
 }
 
+/// The rows of `held` (already in time order) and of `fresh`, merged in time order, as
+/// (batch, row) pairs over `[held, fresh]` (or `[fresh]` without held rows). Merging instead of
+/// concatenating keeps one copy of the rows in memory.
+fn time_ordered_rows(
+    held: Option<&RecordBatch>,
+    fresh: &RecordBatch,
+) -> Result<Vec<(usize, usize)>, ArrowError> {
+    let fresh_batch = usize::from(held.is_some());
+    let fresh_order = time_order(fresh)?;
+    let mut fresh_rows = fresh_order
+        .values()
+        .iter()
+        .map(|&row| row as usize)
+        .peekable();
+    let Some(held) = held else {
+        return Ok(fresh_rows.map(|row| (0, row)).collect());
+    };
+    let held_times = event_times(held);
+    let fresh_times = event_times(fresh);
+    let mut rows = Vec::with_capacity(held.num_rows() + fresh.num_rows());
+    for (held_row, &held_time) in held_times.iter().enumerate() {
+        while let Some(&row) = fresh_rows.peek()
+            && fresh_times[row] < held_time
+        {
+            rows.push((fresh_batch, row));
+            fresh_rows.next();
+        }
+        rows.push((0, held_row));
+    }
+    rows.extend(fresh_rows.map(|row| (fresh_batch, row)));
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     #[test]
     fn partition_accounts_are_validated() {
@@ -202,5 +363,129 @@ mod tests {
                 ))
             );
         }
+    }
+
+    use crate::batch::{Cell, col};
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampMicrosecondType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    const MINUTE: i64 = 60 * 1_000_000;
+
+    fn row(id: usize, micros: i64) -> Row<'static> {
+        let mut row = Row::default();
+        row.set(col::EVENT_ID, Cell::text(format!("event-{id:06}")));
+        row.set(col::EVENT_TIME, Cell::Time(micros));
+        row.set(col::REQUEST_PARAMETERS, Cell::text("x".repeat(200)));
+        row
+    }
+
+    /// Every file's event times, in file order.
+    fn file_times(dir: &Path) -> Vec<Vec<i64>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|path| {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                reader
+                    .flat_map(|batch| {
+                        let batch = batch.unwrap();
+                        let times = batch.column(col::EVENT_TIME);
+                        times
+                            .as_primitive::<TimestampMicrosecondType>()
+                            .values()
+                            .to_vec()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn partitions(events_dir: &Path, budget_bytes: usize) -> Partitions {
+        let writer = PartWriter {
+            events_dir: events_dir.to_path_buf(),
+            run_id: "test".into(),
+            worker: 0,
+            written: 0,
+            remote: None,
+        };
+        Partitions::new(writer, budget_bytes)
+    }
+
+    #[test]
+    fn rows_arriving_a_little_out_of_order_make_one_sorted_file() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        // A budget of a few rows: many writes, each holding back the last 15 minutes.
+        let mut parts = partitions(lake.path(), 8 * 1024);
+        let mut expected = Vec::new();
+        for i in 0..2000_i64 {
+            // One row a minute, each pair delivered swapped, every 10th row 10 minutes late.
+            let minute = if i % 10 == 9 { i - 10 } else { i ^ 1 };
+            let micros = 1_709_251_200_000_000 + minute * MINUTE / 4;
+            expected.push(micros);
+            parts.append(&key, &row(i as usize, micros)).unwrap();
+        }
+        assert_eq!(parts.flush_all().unwrap(), 1);
+        let files = file_times(&key.dir(lake.path()));
+        assert_eq!(files.len(), 1);
+        expected.sort();
+        assert_eq!(files[0], expected);
+    }
+
+    #[test]
+    fn a_row_later_than_the_lateness_window_starts_a_new_sorted_file() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let mut parts = partitions(lake.path(), 8 * 1024);
+        let start = 1_709_251_200_000_000;
+        for i in 0..500_i64 {
+            parts
+                .append(&key, &row(i as usize, start + (i + 120) * MINUTE))
+                .unwrap();
+        }
+        // Two hours late: the first file already holds later rows.
+        parts.append(&key, &row(999, start)).unwrap();
+        for i in 500..600_i64 {
+            parts
+                .append(&key, &row(i as usize, start + (i + 120) * MINUTE))
+                .unwrap();
+        }
+        assert_eq!(parts.flush_all().unwrap(), 2);
+        let files = file_times(&key.dir(lake.path()));
+        let rows: usize = files.iter().map(Vec::len).sum();
+        assert_eq!(rows, 601);
+        for times in &files {
+            assert!(times.is_sorted(), "a file is not sorted by time");
+        }
+        assert!(files.iter().any(|times| times.first() == Some(&start)));
+    }
+
+    #[test]
+    fn a_worker_keeps_a_bounded_number_of_files_open() {
+        let lake = tempfile::tempdir().unwrap();
+        let mut parts = partitions(lake.path(), 4 * 1024);
+        let start = 1_709_251_200_000_000;
+        for day in 0..10 {
+            let date = NaiveDate::from_ymd_opt(2024, 3, 1 + day).unwrap();
+            let key = PartitionKey::new(Some("111122223333"), None, date);
+            for i in 0..100 {
+                let micros = start + i64::from(day) * 1440 * MINUTE + i * MINUTE;
+                parts.append(&key, &row(i as usize, micros)).unwrap();
+            }
+            let open = parts.pending.values().filter(|p| p.file.is_some()).count();
+            assert!(open <= MAX_OPEN_FILES, "{open} files open");
+        }
+        // One file per day: each partition was finished while the next ones were written.
+        assert_eq!(parts.flush_all().unwrap(), 10);
     }
 }

@@ -106,18 +106,6 @@ fn partitions_are_hive_style_and_sorted_by_time() {
                 Some("UTC".into())
             )
         );
-        let mut last = i64::MIN;
-        for batch in reader.build().unwrap() {
-            let batch = batch.unwrap();
-            let times = batch.column_by_name("event_time").unwrap();
-            let times = times
-                .as_any()
-                .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
-                .unwrap();
-            for time in times.values().iter() {
-                assert!(*time >= last, "{relative} is not sorted by event_time");
-                last = *time;
-            }
-        }
+        assert_sorted_by_time(&path);
     }
 }

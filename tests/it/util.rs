@@ -214,3 +214,37 @@ pub fn generate(out: &Path, events: u64, extra: &[&str]) -> Option<()> {
     assert!(status.success(), "generator failed");
     Some(())
 }
+
+/// Asserts that the Parquet file's rows are in event-time order.
+pub fn assert_sorted_by_time(path: &Path) {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut last = i64::MIN;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let times = batch.column_by_name("event_time").unwrap();
+        let times = times
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
+        for &time in times.values().iter() {
+            assert!(
+                time >= last,
+                "{} is not sorted by event_time",
+                path.display()
+            );
+            last = time;
+        }
+    }
+}
+
+/// The `account_id=…/date=…` folders of a lake that hold files.
+pub fn lake_partitions(lake: &Path) -> HashSet<PathBuf> {
+    lake_files(lake)
+        .iter()
+        .filter_map(|path| path.parent().map(Path::to_path_buf))
+        .collect()
+}
