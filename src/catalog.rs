@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
+use datafusion::config::ConfigOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -163,12 +164,7 @@ pub async fn open(
     scope: &QueryScope,
     memory_limit: usize,
 ) -> Result<SessionContext, QueryError> {
-    let mut config = SessionConfig::new().with_information_schema(true);
-    // Late materialisation: evaluate filters (event_source, access_key_id, ...) while decoding
-    // and decode the wide columns (JSON text) only for the rows that pass.
-    let parquet = &mut config.options_mut().execution.parquet;
-    parquet.pushdown_filters = true;
-    parquet.reorder_filters = true;
+    let config = SessionConfig::from(engine_options()?).with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit, 1.0)
         .build_arc()
@@ -185,6 +181,30 @@ pub async fn open(
         register_view(&ctx, view).await?;
     }
     Ok(ctx)
+}
+
+/// DataFusion settings that differ from its defaults, for the lake's shape.
+const ENGINE_SETTINGS: [(&str, &str); 1] = [
+    // Late materialisation (decode the filter columns, then only the rows that pass) is what
+    // DataFusion's default avoids, and it measured slower here too: on a 10M-event lake the STS
+    // scans take 10% longer with it, because the STS rows are spread over every page.
+    ("datafusion.execution.parquet.pushdown_filters", "false"),
+];
+
+/// DataFusion's defaults, then [`ENGINE_SETTINGS`], with any `DATAFUSION_*` environment
+/// variable taking precedence (e.g. `DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`): the engine can
+/// be tuned without a rebuild, while SQL itself stays unable to change settings.
+fn engine_options() -> Result<ConfigOptions, QueryError> {
+    let mut options = ConfigOptions::from_env().map_err(QueryError::setup("engine settings"))?;
+    for (key, value) in ENGINE_SETTINGS {
+        let variable = key.to_uppercase().replace('.', "_");
+        if std::env::var_os(variable).is_none() {
+            options
+                .set(key, value)
+                .map_err(QueryError::setup("engine settings"))?;
+        }
+    }
+    Ok(options)
 }
 
 fn local_events_url(lake: &Path) -> Result<ListingTableUrl, QueryError> {

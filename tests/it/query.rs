@@ -501,3 +501,31 @@ fn schema_doc_is_current_and_complete() {
         assert!(!line.ends_with(','), "undocumented column: {line}");
     }
 }
+
+#[test]
+fn engine_settings_come_from_the_environment() {
+    let lake = sample_lake();
+    let setting = |env: Option<&str>| {
+        let mut command = bin();
+        command
+            .args(["sql", "--format", "csv", "--lake"])
+            .arg(lake.path())
+            .arg(
+                "SELECT value FROM information_schema.df_settings \
+             WHERE name = 'datafusion.execution.parquet.pushdown_filters'",
+            );
+        command.env_remove("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS");
+        if let Some(value) = env {
+            command.env("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", value);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(setting(None).trim(), "value\nfalse");
+    assert_eq!(setting(Some("true")).trim(), "value\ntrue");
+}
