@@ -9,12 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{LogicalPlan, TableType};
-use datafusion::physical_plan::ExecutionPlan;
-use tokio::sync::OnceCell;
+use datafusion::catalog::TableProvider;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
@@ -30,6 +25,7 @@ use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::batch;
+use crate::computed_view::ComputedView;
 use crate::error::QueryError;
 use crate::sink::lake::LakeLocation;
 use crate::source::key::date_text;
@@ -51,8 +47,9 @@ pub const PARTITION_COLUMNS: [(&str, &str); 2] = [
 pub struct ViewSql {
     pub name: &'static str,
     pub sql: &'static str,
-    /// Computed once per session and kept: DataFusion recomputes a view at every reference,
-    /// and `sessions` reads `issued_credentials` four times (role chains are recursive).
+    /// Computed once per query for all its references (and kept for the session), for the
+    /// columns they need: DataFusion recomputes a view at every reference, and `sessions` reads
+    /// `issued_credentials` four times (role chains are recursive). See `computed_view`.
     pub computed_once: bool,
 }
 
@@ -283,71 +280,13 @@ async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), Query
         source: Box::new(source),
     })?;
     let table: Arc<dyn TableProvider> = if view.computed_once {
-        Arc::new(ComputedOnce::new(frame.logical_plan().clone()))
+        Arc::new(ComputedView::new(frame.logical_plan().clone()))
     } else {
         frame.into_view()
     };
     ctx.register_table(view.name, table)
         .map_err(QueryError::setup("view"))?;
     Ok(())
-}
-
-/// A view whose rows are computed at its first scan and then served from memory for the rest
-/// of the session. What it holds is the view's result (for `assumptions`, one row per STS
-/// call), never the lake.
-#[derive(Debug)]
-struct ComputedOnce {
-    plan: LogicalPlan,
-    schema: SchemaRef,
-    rows: OnceCell<MemTable>,
-}
-
-impl ComputedOnce {
-    fn new(plan: LogicalPlan) -> Self {
-        let schema = Arc::new(plan.schema().as_arrow().clone());
-        ComputedOnce {
-            plan,
-            schema,
-            rows: OnceCell::new(),
-        }
-    }
-
-    async fn rows(&self, state: &dyn Session) -> datafusion::error::Result<&MemTable> {
-        self.rows
-            .get_or_try_init(|| async {
-                let plan = state.create_physical_plan(&self.plan).await?;
-                // The physical schema can differ from the logical one in nullability.
-                let schema = plan.schema();
-                let partitions =
-                    datafusion::physical_plan::collect_partitioned(plan, state.task_ctx()).await?;
-                MemTable::try_new(schema, partitions)
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl TableProvider for ComputedOnce {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.rows(state)
-            .await?
-            .scan(state, projection, filters, limit)
-            .await
-    }
 }
 
 /// What `schema` and `\d` show about a table: what it is and what each column means.

@@ -20,6 +20,7 @@ pub mod aws;
 pub mod batch;
 pub mod catalog;
 pub mod cli;
+pub mod computed_view;
 pub mod decode;
 pub mod error;
 pub mod ingest;

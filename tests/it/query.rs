@@ -529,3 +529,27 @@ fn engine_settings_come_from_the_environment() {
     assert_eq!(setting(None).trim(), "value\nfalse");
     assert_eq!(setting(Some("true")).trim(), "value\ntrue");
 }
+
+#[test]
+fn a_computed_view_serves_each_query_the_columns_it_needs() {
+    // issued_credentials is computed per query for the columns asked so far: a later statement
+    // of the same session that needs more columns must get them, and equal counts.
+    let lake = sample_lake();
+    let rows = sql(
+        lake.path(),
+        "SELECT count(*) AS n FROM issued_credentials; \
+         SELECT count(*) AS n, count(role_arn) AS roles, count(DISTINCT api) AS apis \
+         FROM issued_credentials; \
+         SELECT count(*) AS n FROM sessions WHERE issued_in_lake",
+    );
+    let direct = sql(
+        lake.path(),
+        "SELECT count(*) AS n, count(role_arn) AS roles, count(DISTINCT api) AS apis \
+         FROM assumptions WHERE issued_access_key_id IS NOT NULL",
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(direct[0]["n"].as_i64().unwrap() > 0);
+    assert_eq!(rows[0]["n"], direct[0]["n"]);
+    assert_eq!(rows[1], direct[0]);
+    assert_eq!(rows[2]["n"], direct[0]["n"]);
+}
