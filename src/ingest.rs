@@ -380,11 +380,12 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         eprintln!("sts-audit: {path}: {reason}");
         summary.fail(path, reason.clone());
     }
-    let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = discovery
-        .files
-        .into_iter()
-        .partition(|f| !manifest.is_done(&f.name, f.size, &f.version));
-    summary.files_unchanged = unchanged.len() as u64;
+    // In place, and trimmed: one entry per file is kept for the whole run.
+    let mut todo = discovery.files;
+    todo.retain(|f| !manifest.is_done(&f.name, f.size, &f.version));
+    todo.shrink_to_fit();
+    drop(manifest); // what earlier runs ingested is not needed past this point
+    summary.files_unchanged = summary.files_seen - todo.len() as u64;
 
     let shared = Shared {
         plan,
