@@ -22,7 +22,7 @@ use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::{DedupIndex, PartitionKeys};
 use crate::sink::lake::{Lake, LakeLocation};
 use crate::sink::manifest::{Manifest, ManifestEntry, write_segment};
-use crate::sink::partition::{PartWriter, PartitionKey, Partitions, partition_account};
+use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, partition_account};
 use crate::sink::rejected::RejectedLog;
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
@@ -651,10 +651,11 @@ impl RecordSink<'_, '_> {
             self.counts.duplicates += 1;
             return Ok(true);
         }
-        if is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME)) {
-            self.counts.sts += 1;
-        }
-        self.parts.append(partition, &row)?;
+        let credential_call =
+            is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME));
+        self.counts.sts += u64::from(credential_call);
+        self.parts
+            .append(partition, FileKind::of_call(credential_call), &row)?;
         self.counts.written += 1;
         Ok(true)
     }

@@ -51,12 +51,31 @@ const NO_STATISTICS_COLUMNS: [usize; 11] = [
     col::ON_BEHALF_OF,
 ];
 
-/// The writer settings of every lake file: zstd, page statistics, dictionaries where values repeat.
+/// The most distinct event names a row group's Bloom filter is sized for (an account calls a
+/// few hundred APIs a day; more only raises the false-positive rate). The writer folds each
+/// filter down to the size its actual names need.
+const EVENT_NAME_BLOOM_NDV: u64 = 4096;
+
+/// The false-positive rate the `event_name` filters are folded down to. Far lower than usual,
+/// because the row groups of an account hold the same few dozen names day after day: a name
+/// that collides in one filter collides in nearly all of them, and a query for six names then
+/// skips nothing (measured: at 1% the filters folded to 32 bytes and `AssumeRoleWithSAML`
+/// matched every row group). At 0.01% a row group's filter is still well under a kilobyte.
+const EVENT_NAME_BLOOM_FPP: f64 = 0.0001;
+
+/// The writer settings of every lake file: zstd, page statistics, dictionaries where values
+/// repeat, and a Bloom filter on `event_name`, so that a reader looking for some calls (the
+/// credential-issuing STS calls every view reads, kept in files of their own) skips the row
+/// groups that have none.
 pub fn writer_properties() -> WriterProperties {
+    let event_name = ColumnPath::from(COLUMNS[col::EVENT_NAME].name);
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_column_bloom_filter_enabled(event_name.clone(), true)
+        .set_column_bloom_filter_fpp(event_name.clone(), EVENT_NAME_BLOOM_FPP)
+        .set_column_bloom_filter_max_ndv(event_name, EVENT_NAME_BLOOM_NDV)
         .set_created_by(format!("sts-audit {}", env!("CARGO_PKG_VERSION")));
     for column in UNIQUE_COLUMNS {
         builder =

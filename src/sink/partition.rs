@@ -1,6 +1,7 @@
 //! Rows buffered per Hive partition (account, date) until the memory budget says to write them,
-//! then appended in event-time order to one open file per partition. One `Partitions` per
-//! worker, so workers never wait on each other to append.
+//! then appended in event-time order to an open file of the partition. Credential-issuing STS
+//! calls go to files of their own (see [`FileKind`]). One `Partitions` per worker, so workers
+//! never wait on each other to append.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,11 +91,43 @@ const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 /// `parquet::ROW_GROUP_ROWS`): large files for readers, bounded uploads to S3.
 const FILE_MAX_ROWS: usize = 512 * 1024;
 
-/// Files one worker keeps open: each holds its unfinished row group and a compressor per column
-/// (about 40 MB). Files are visited partition by partition, so one is enough: the few rows of
-/// a neighbouring day (events just before midnight, delivered after) wait in the buffer and go
-/// to their own small file.
+/// Files of each kind one worker keeps open: each holds its unfinished row group and a
+/// compressor per column (about 40 MB). Files are visited partition by partition, so one is
+/// enough: the few rows of a neighbouring day (events just before midnight, delivered after)
+/// wait in the buffer and go to their own small file.
 const MAX_OPEN_FILES: usize = 1;
+
+/// Which files of a partition a row goes to. The credential-issuing STS calls, which every
+/// derived view reads (`assumptions`, `sessions`), are a small share of a real account's events
+/// but spread over all of its logs: kept in files of their own, with a Bloom filter on
+/// `event_name` in every file, a query for them skips the other files' row groups without
+/// decoding them, in DataFusion as in DuckDB, Spark or Athena. Each file is still one sorted
+/// run by event time, and `events` reads both kinds as one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    Events = 0,
+    CredentialCalls = 1,
+}
+
+impl FileKind {
+    const ALL: [FileKind; 2] = [FileKind::Events, FileKind::CredentialCalls];
+
+    pub fn of_call(is_credential_call: bool) -> FileKind {
+        if is_credential_call {
+            FileKind::CredentialCalls
+        } else {
+            FileKind::Events
+        }
+    }
+
+    /// What the file name ends with, before `.parquet`.
+    fn suffix(self) -> &'static str {
+        match self {
+            FileKind::Events => "",
+            FileKind::CredentialCalls => "-sts",
+        }
+    }
+}
 
 /// Where a worker's files go and how they are named.
 pub struct PartWriter {
@@ -107,12 +140,15 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    fn create(&mut self, key: &PartitionKey) -> Result<PartFile, SinkError> {
+    fn create(&mut self, key: &PartitionKey, kind: FileKind) -> Result<PartFile, SinkError> {
         let dir = key.dir(&self.events_dir);
         std::fs::create_dir_all(&dir).map_err(SinkError::io("creating", &dir))?;
         let name = format!(
-            "part-{}-{}-{:05}.parquet",
-            self.run_id, self.worker, self.written
+            "part-{}-{}-{:05}{}.parquet",
+            self.run_id,
+            self.worker,
+            self.written,
+            kind.suffix()
         );
         self.written += 1;
         PartFile::create(&dir, name, schema())
@@ -149,6 +185,9 @@ impl Pending {
     }
 }
 
+/// A partition's pending rows, one [`Pending`] per [`FileKind`].
+type PartitionFiles = [Pending; 2];
+
 /// Whether a write keeps the most recent rows back (normal) or writes everything (closing).
 #[derive(Clone, Copy, PartialEq)]
 enum Hold {
@@ -158,7 +197,7 @@ enum Hold {
 
 /// One worker's buffered rows and open files.
 pub struct Partitions {
-    pending: HashMap<PartitionKey, Pending>,
+    pending: HashMap<PartitionKey, PartitionFiles>,
     buffered_bytes: usize,
     budget_bytes: usize,
     appends: u64,
@@ -177,12 +216,18 @@ impl Partitions {
     }
 
     /// Buffers a row; writes the largest partition's rows out when the budget is exceeded.
-    pub fn append(&mut self, key: &PartitionKey, row: &Row) -> Result<(), SinkError> {
+    pub fn append(
+        &mut self,
+        key: &PartitionKey,
+        kind: FileKind,
+        row: &Row,
+    ) -> Result<(), SinkError> {
         self.appends += 1;
-        let pending = match self.pending.get_mut(key) {
-            Some(pending) => pending,
+        let files = match self.pending.get_mut(key) {
+            Some(files) => files,
             None => self.pending.entry(key.clone()).or_default(),
         };
+        let pending = &mut files[kind as usize];
         let before = pending.fresh.bytes();
         pending.fresh.append(row);
         pending.last_used = self.appends;
@@ -197,27 +242,30 @@ impl Partitions {
         let largest = self
             .pending
             .iter()
-            .max_by_key(|(_, pending)| pending.bytes())
-            .map(|(key, _)| key.clone());
-        let Some(key) = largest else {
+            .flat_map(|(key, files)| FileKind::ALL.map(|kind| (key, kind, &files[kind as usize])))
+            .max_by_key(|(_, _, pending)| pending.bytes())
+            .map(|(key, kind, _)| (key.clone(), kind));
+        let Some((key, kind)) = largest else {
             return Ok(());
         };
-        self.write(&key, Hold::Recent)?;
+        self.write(&key, kind, Hold::Recent)?;
         // All of it was recent (a partition with more than a budget of rows in the lateness
         // window): write it anyway rather than exceed the budget.
         if self.buffered_bytes > self.budget_bytes {
-            self.write(&key, Hold::Nothing)?;
+            self.write(&key, kind, Hold::Nothing)?;
         }
         Ok(())
     }
 
-    /// Sorts the partition's rows by time and appends them to its open file, keeping the most
-    /// recent back unless `hold` says otherwise. Rows older than what the file already holds
-    /// (a very late delivery) close it and start the next file, so every file stays sorted.
-    fn write(&mut self, key: &PartitionKey, hold: Hold) -> Result<(), SinkError> {
-        let Some(pending) = self.pending.get_mut(key) else {
+    /// Sorts the partition's rows of one kind by time and appends them to its open file,
+    /// keeping the most recent back unless `hold` says otherwise. Rows older than what the file
+    /// already holds (a very late delivery) close it and start the next file, so every file
+    /// stays sorted.
+    fn write(&mut self, key: &PartitionKey, kind: FileKind, hold: Hold) -> Result<(), SinkError> {
+        let Some(files) = self.pending.get_mut(key) else {
             return Ok(());
         };
+        let pending = &mut files[kind as usize];
         let dir = key.dir(&self.writer.events_dir);
         let arrow_error = |source| SinkError::Arrow {
             path: dir.clone(),
@@ -251,7 +299,7 @@ impl Partitions {
             }
             let file = match pending.file.as_mut() {
                 Some(file) => file,
-                None => pending.file.insert(self.writer.create(key)?),
+                None => pending.file.insert(self.writer.create(key, kind)?),
             };
             file.append(&batches, &rows[..ready])?;
         }
@@ -261,34 +309,51 @@ impl Partitions {
             self.buffered_bytes += pending.held_bytes;
             pending.held = Some(recent);
         }
-        self.close_least_recent()
+        self.close_least_recent(kind)
     }
 
-    /// Past `MAX_OPEN_FILES`, finishes the partitions this worker touched least recently.
-    fn close_least_recent(&mut self) -> Result<(), SinkError> {
-        while self.pending.values().filter(|p| p.file.is_some()).count() > MAX_OPEN_FILES {
+    /// Past `MAX_OPEN_FILES` of a kind, finishes the ones this worker touched least recently.
+    fn close_least_recent(&mut self, kind: FileKind) -> Result<(), SinkError> {
+        while self.open_files(kind) > MAX_OPEN_FILES {
             let oldest = self
                 .pending
                 .iter()
+                .map(|(key, files)| (key, &files[kind as usize]))
                 .filter(|(_, pending)| pending.file.is_some())
                 .min_by_key(|(_, pending)| pending.last_used)
                 .map(|(key, _)| key.clone());
             match oldest {
-                Some(key) => self.close(&key)?,
+                Some(key) => self.close(&key, kind)?,
                 None => break,
             }
         }
         Ok(())
     }
 
-    /// Writes everything the partition still has and publishes its file.
-    fn close(&mut self, key: &PartitionKey) -> Result<(), SinkError> {
-        self.write(key, Hold::Nothing)?;
-        if let Some(pending) = self.pending.remove(key) {
-            self.buffered_bytes -= self.buffered_bytes.min(pending.bytes());
-            if let Some(file) = pending.file {
-                self.writer.publish(key, file)?;
-            }
+    fn open_files(&self, kind: FileKind) -> usize {
+        self.pending
+            .values()
+            .filter(|files| files[kind as usize].file.is_some())
+            .count()
+    }
+
+    /// Writes everything the partition still has of one kind and publishes its file; forgets
+    /// the partition once neither kind has anything left.
+    fn close(&mut self, key: &PartitionKey, kind: FileKind) -> Result<(), SinkError> {
+        self.write(key, kind, Hold::Nothing)?;
+        let Some(files) = self.pending.get_mut(key) else {
+            return Ok(());
+        };
+        let pending = std::mem::take(&mut files[kind as usize]);
+        self.buffered_bytes -= self.buffered_bytes.min(pending.bytes());
+        let forget = files
+            .iter()
+            .all(|other| other.file.is_none() && other.bytes() == 0);
+        if forget {
+            self.pending.remove(key);
+        }
+        if let Some(file) = pending.file {
+            self.writer.publish(key, file)?;
         }
         Ok(())
     }
@@ -298,7 +363,9 @@ impl Partitions {
         let mut keys: Vec<PartitionKey> = self.pending.keys().cloned().collect();
         keys.sort();
         for key in keys {
-            self.close(&key)?;
+            for kind in FileKind::ALL {
+                self.close(&key, kind)?;
+            }
         }
         Ok(self.writer.written)
     }
@@ -432,7 +499,9 @@ mod tests {
             let minute = if i % 10 == 9 { i - 10 } else { i ^ 1 };
             let micros = 1_709_251_200_000_000 + minute * MINUTE / 4;
             expected.push(micros);
-            parts.append(&key, &row(i as usize, micros)).unwrap();
+            parts
+                .append(&key, FileKind::Events, &row(i as usize, micros))
+                .unwrap();
         }
         assert_eq!(parts.flush_all().unwrap(), 1);
         let files = file_times(&key.dir(lake.path()));
@@ -450,14 +519,24 @@ mod tests {
         let start = 1_709_251_200_000_000;
         for i in 0..500_i64 {
             parts
-                .append(&key, &row(i as usize, start + (i + 120) * MINUTE))
+                .append(
+                    &key,
+                    FileKind::Events,
+                    &row(i as usize, start + (i + 120) * MINUTE),
+                )
                 .unwrap();
         }
         // Two hours late: the first file already holds later rows.
-        parts.append(&key, &row(999, start)).unwrap();
+        parts
+            .append(&key, FileKind::Events, &row(999, start))
+            .unwrap();
         for i in 500..600_i64 {
             parts
-                .append(&key, &row(i as usize, start + (i + 120) * MINUTE))
+                .append(
+                    &key,
+                    FileKind::Events,
+                    &row(i as usize, start + (i + 120) * MINUTE),
+                )
                 .unwrap();
         }
         assert_eq!(parts.flush_all().unwrap(), 2);
@@ -480,12 +559,41 @@ mod tests {
             let key = PartitionKey::new(Some("111122223333"), None, date);
             for i in 0..100 {
                 let micros = start + i64::from(day) * 1440 * MINUTE + i * MINUTE;
-                parts.append(&key, &row(i as usize, micros)).unwrap();
+                parts
+                    .append(&key, FileKind::Events, &row(i as usize, micros))
+                    .unwrap();
             }
-            let open = parts.pending.values().filter(|p| p.file.is_some()).count();
+            let open = parts.open_files(FileKind::Events);
             assert!(open <= MAX_OPEN_FILES, "{open} files open");
         }
         // One file per day: each partition was finished while the next ones were written.
         assert_eq!(parts.flush_all().unwrap(), 10);
+    }
+
+    #[test]
+    fn credential_calls_go_to_files_of_their_own() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let mut parts = partitions(lake.path(), 8 * 1024);
+        let start = 1_709_251_200_000_000;
+        for i in 0..1000_i64 {
+            let kind = FileKind::of_call(i % 5 == 0);
+            parts
+                .append(&key, kind, &row(i as usize, start + i * MINUTE))
+                .unwrap();
+        }
+        assert_eq!(parts.flush_all().unwrap(), 2);
+        let dir = key.dir(lake.path());
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let credential_files = names.iter().filter(|n| n.ends_with("-sts.parquet")).count();
+        assert_eq!(credential_files, 1, "{names:?}");
+        let mut rows: Vec<usize> = file_times(&dir).iter().map(Vec::len).collect();
+        rows.sort();
+        assert_eq!(rows, [200, 800]);
+        assert!(file_times(&dir).iter().all(|times| times.is_sorted()));
     }
 }

@@ -29,11 +29,12 @@ fn generated_corpus_matches_an_independent_count() {
         keys.into_iter().collect::<std::collections::HashSet<_>>(),
         expected
     );
-    // One file per partition and job, plus at most one for the rows of a neighbouring day.
+    // One file per partition, job and kind (credential calls, the rest), plus at most one for
+    // the rows of a neighbouring day.
     let files = lake_files(lake.path());
     let partitions = lake_partitions(lake.path()).len();
     assert!(
-        files.len() <= partitions * 2 * 2,
+        files.len() <= partitions * 2 * 2 * 2,
         "{} files for {partitions} partitions",
         files.len()
     );
@@ -69,23 +70,18 @@ fn generated_corpus_matches_an_independent_count() {
         .filter(|name| name.to_string_lossy().starts_with(".dedup"))
         .collect();
     assert!(leftovers.is_empty(), "spill folder left: {leftovers:?}");
+    let mut credential_rows = 0;
     for path in lake_files(small.path()).iter().chain(&files) {
         assert_sorted_by_time(path);
+        credential_rows += assert_credential_calls_in_their_own_files(path);
     }
+    assert_eq!(credential_rows as u64, 2 * count(&run, "sts_records"));
 
     // STS rows agree with the records: one per credential-issuing call, each with a role or a key.
-    let sts_calls = [
-        "AssumeRole",
-        "AssumeRoleWithSAML",
-        "AssumeRoleWithWebIdentity",
-        "GetSessionToken",
-        "GetFederationToken",
-        "AssumeRoot",
-    ];
     let mut sts_keys = std::collections::HashSet::new();
     for record in &records {
         if record["eventSource"] == "sts.amazonaws.com"
-            && sts_calls.contains(&record["eventName"].as_str().unwrap_or(""))
+            && CREDENTIAL_CALLS.contains(&record["eventName"].as_str().unwrap_or(""))
         {
             sts_keys.insert((
                 record["eventID"].as_str().unwrap().to_owned(),

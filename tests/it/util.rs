@@ -248,3 +248,43 @@ pub fn lake_partitions(lake: &Path) -> HashSet<PathBuf> {
         .filter_map(|path| path.parent().map(Path::to_path_buf))
         .collect()
 }
+
+/// The STS APIs that issue credentials.
+pub const CREDENTIAL_CALLS: [&str; 6] = [
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+    "AssumeRoot",
+];
+
+/// Credential-issuing STS calls are in `*-sts.parquet` files, every other row elsewhere.
+/// Returns how many rows the `-sts` files hold.
+pub fn assert_credential_calls_in_their_own_files(path: &Path) -> usize {
+    let credential_file = path.to_string_lossy().ends_with("-sts.parquet");
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        for row in 0..batch.num_rows() {
+            let credential_call = text(&batch, "event_source", row).as_deref()
+                == Some("sts.amazonaws.com")
+                && text(&batch, "event_name", row)
+                    .is_some_and(|name| CREDENTIAL_CALLS.contains(&name.as_str()));
+            assert_eq!(
+                credential_call,
+                credential_file,
+                "{} holds {:?}",
+                path.display(),
+                text(&batch, "event_name", row)
+            );
+            rows += 1;
+        }
+    }
+    if credential_file { rows } else { 0 }
+}
