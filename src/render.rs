@@ -4,6 +4,7 @@
 //!
 //! CSV, JSON and NDJSON stream batch by batch; a table needs every row to size its columns.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -154,7 +155,7 @@ fn formatters(batch: &RecordBatch) -> Result<Vec<ArrayFormatter<'_>>, QueryError
         .collect()
 }
 
-/// A cell as text: lists joined by `separator`, or as a JSON array when `separator` is empty.
+/// A cell as text for tables: lists joined by `separator`.
 fn cell_text(array: &dyn Array, format: &ArrayFormatter, row: usize, separator: &str) -> String {
     if array.is_null(row) {
         return String::new();
@@ -163,12 +164,9 @@ fn cell_text(array: &dyn Array, format: &ArrayFormatter, row: usize, separator: 
         return text.to_owned();
     }
     if is_list(array.data_type()) {
-        let Value::Array(items) = cell_json(array, row) else {
+        let Value::Array(items) = cell_json(array, format, row) else {
             return format.value(row).to_string();
         };
-        if separator.is_empty() {
-            return Value::Array(items).to_string();
-        }
         let texts: Vec<String> = items
             .into_iter()
             .map(|item| match item {
@@ -193,15 +191,40 @@ fn write_csv(out: &mut dyn Write, batch: &RecordBatch) -> Result<(), QueryError>
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(out);
+    // One buffer for the cells that need formatting: no allocation per cell.
+    let mut scratch = String::new();
     for row in 0..batch.num_rows() {
-        let cells = batch
-            .columns()
-            .iter()
-            .zip(&columns)
-            .map(|(array, format)| cell_text(array.as_ref(), format, row, ""));
-        writer.write_record(cells).map_err(render_error)?;
+        for (array, format) in batch.columns().iter().zip(&columns) {
+            let field = csv_field(array.as_ref(), format, row, &mut scratch);
+            writer.write_field(field).map_err(render_error)?;
+        }
+        writer.write_record(None::<&[u8]>).map_err(render_error)?;
     }
     writer.flush().map_err(QueryError::Output)
+}
+
+/// A CSV cell: strings as they are, lists as JSON arrays, the rest through the formatter
+/// (into `scratch`).
+fn csv_field<'a>(
+    array: &'a dyn Array,
+    format: &ArrayFormatter,
+    row: usize,
+    scratch: &'a mut String,
+) -> &'a [u8] {
+    if array.is_null(row) {
+        return b"";
+    }
+    if let Some(text) = string_value(array, row) {
+        return text.as_bytes();
+    }
+    scratch.clear();
+    if is_list(array.data_type()) {
+        scratch.push_str(&cell_json(array, format, row).to_string());
+    } else {
+        // Writing to a String cannot fail.
+        let _ = write!(scratch, "{}", format.value(row));
+    }
+    scratch.as_bytes()
 }
 
 fn write_json(
@@ -211,16 +234,24 @@ fn write_json(
     lines: bool,
 ) -> Result<(), QueryError> {
     let schema = batch.schema();
+    let columns = formatters(batch)?;
+    // Built by hand to keep the columns in query order (a serde_json map would sort them).
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| Value::String(field.name().clone()).to_string())
+        .collect();
+    let mut text = String::new();
     for row in 0..batch.num_rows() {
-        // Built by hand to keep the columns in query order (a serde_json map would sort them).
-        let mut text = String::from("{");
-        for (i, (field, array)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+        text.clear();
+        text.push('{');
+        for (i, (array, format)) in batch.columns().iter().zip(&columns).enumerate() {
             if i > 0 {
                 text.push(',');
             }
-            text.push_str(&Value::String(field.name().clone()).to_string());
+            text.push_str(&names[i]);
             text.push(':');
-            text.push_str(&cell_json(array.as_ref(), row).to_string());
+            text.push_str(&cell_json(array.as_ref(), format, row).to_string());
         }
         text.push('}');
         if lines {
@@ -234,7 +265,8 @@ fn write_json(
 }
 
 /// A cell as a JSON value: numbers and booleans typed, lists as arrays, the rest as text.
-fn cell_json(array: &dyn Array, row: usize) -> Value {
+/// `format` is the formatter of `array` (made once per batch, not per cell).
+fn cell_json(array: &dyn Array, format: &ArrayFormatter, row: usize) -> Value {
     if array.is_null(row) {
         return Value::Null;
     }
@@ -247,10 +279,7 @@ fn cell_json(array: &dyn Array, row: usize) -> Value {
         DataType::LargeList(_) => list_json(array.as_list::<i64>().value(row).as_ref()),
         DataType::FixedSizeList(_, _) => list_json(array.as_fixed_size_list().value(row).as_ref()),
         data_type => {
-            let options = format_options();
-            let text = ArrayFormatter::try_new(array, &options)
-                .map(|format| format.value(row).to_string())
-                .unwrap_or_default();
+            let text = format.value(row).to_string();
             if data_type.is_numeric()
                 && let Ok(number) = text.parse::<serde_json::Number>()
             {
@@ -272,7 +301,15 @@ fn string_value(array: &dyn Array, row: usize) -> Option<&str> {
 }
 
 fn list_json(values: &dyn Array) -> Value {
-    Value::Array((0..values.len()).map(|i| cell_json(values, i)).collect())
+    let options = format_options();
+    match ArrayFormatter::try_new(values, &options) {
+        Ok(format) => Value::Array(
+            (0..values.len())
+                .map(|i| cell_json(values, &format, i))
+                .collect(),
+        ),
+        Err(error) => Value::String(error.to_string()),
+    }
 }
 
 #[cfg(test)]
