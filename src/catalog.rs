@@ -26,6 +26,7 @@ use datafusion::prelude::{Expr, SessionConfig, col, lit};
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::batch;
 use crate::computed_view::ComputedView;
+use crate::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::error::QueryError;
 use crate::sink::lake::LakeLocation;
 use crate::source::key::date_text;
@@ -73,6 +74,11 @@ pub const VIEWS: &[ViewSql] = &[
     ViewSql {
         name: "sessions",
         sql: include_str!("../queries/views/sessions.sql"),
+        computed_once: false,
+    },
+    ViewSql {
+        name: "caller_sources",
+        sql: include_str!("../queries/views/caller_sources.sql"),
         computed_once: false,
     },
 ];
@@ -152,15 +158,54 @@ pub fn events_dir(lake: &Path) -> Result<PathBuf, QueryError> {
     })
 }
 
-/// A context with `events` (narrowed to `scope`) and every view registered, JSON functions
-/// (`json_get_str` and friends) available.
-/// Query operators that outgrow `memory_limit` bytes spill to temporary files.
+/// Whether `assumptions` and `sessions` are read from the lake's derived tables (see
+/// `derived`) instead of being computed from `events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Derived {
+    /// When they match the lake's event files and the scope is the whole lake.
+    WhenCurrent,
+    /// Never: every view is computed from `events`.
+    Ignore,
+    /// These tables of this build (while the build writes the next ones).
+    Use {
+        build: String,
+        tables: Vec<&'static str>,
+    },
+}
+
+/// An open lake: the context, where its events are, and what was found of its derived tables.
+pub struct Catalog {
+    pub ctx: SessionContext,
+    pub events_url: ListingTableUrl,
+    /// None when they were not looked at (`Derived::Ignore`, a scope, or during a build).
+    pub derived: Option<Freshness>,
+}
+
+/// A context with `events` (narrowed to `scope`) and every view registered (the derived
+/// tables standing in for their views when they are current), JSON functions (`json_get_str`
+/// and friends) available.
 pub async fn open(
     lake: &LakeLocation,
     aws: &AwsOptions,
     scope: &QueryScope,
     memory_limit: usize,
 ) -> Result<SessionContext, QueryError> {
+    Ok(
+        open_catalog(lake, aws, scope, memory_limit, Derived::WhenCurrent)
+            .await?
+            .ctx,
+    )
+}
+
+/// [`open`], with the choice of derived tables and what was found of them.
+/// Query operators that outgrow `memory_limit` bytes spill to temporary files.
+pub async fn open_catalog(
+    lake: &LakeLocation,
+    aws: &AwsOptions,
+    scope: &QueryScope,
+    memory_limit: usize,
+    derived: Derived,
+) -> Result<Catalog, QueryError> {
     let config = SessionConfig::from(engine_options()?).with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit, 1.0)
@@ -173,11 +218,34 @@ pub async fn open(
         LakeLocation::Local(path) => local_events_url(path)?,
         LakeLocation::S3(url) => s3_events_url(&ctx, url, aws).await?,
     };
-    register_events(&ctx, events, scope).await?;
+    register_events(&ctx, events.clone(), scope).await?;
+    let store = LakeStore::of(&ctx, &events)?;
+    let (found, tables) = match derived {
+        Derived::Ignore => (None, None),
+        Derived::Use { build, tables } => (None, Some((build, tables))),
+        Derived::WhenCurrent if !scope.is_everything() => (None, None),
+        Derived::WhenCurrent => {
+            let found = store.freshness().await?;
+            let tables = match &found {
+                Freshness::Current(stamp) => Some((stamp.build.clone(), DERIVED_VIEWS.to_vec())),
+                Freshness::Missing | Freshness::Stale => None,
+            };
+            (Some(found), tables)
+        }
+    };
     for view in VIEWS {
-        register_view(&ctx, view).await?;
+        match &tables {
+            Some((build, names)) if names.contains(&view.name) => {
+                register_derived(&ctx, view, store.table_url(build, view.name)?).await?
+            }
+            _ => register_view(&ctx, view).await?,
+        }
     }
-    Ok(ctx)
+    Ok(Catalog {
+        ctx,
+        events_url: events,
+        derived: found,
+    })
 }
 
 /// DataFusion settings that differ from its defaults, for the lake's shape.
@@ -286,6 +354,29 @@ async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), Query
     };
     ctx.register_table(view.name, table)
         .map_err(QueryError::setup("view"))?;
+    Ok(())
+}
+
+/// A view served from its derived Parquet table, with the view's own schema (so a query sees
+/// the same types either way).
+async fn register_derived(
+    ctx: &SessionContext,
+    view: &ViewSql,
+    table_url: ListingTableUrl,
+) -> Result<(), QueryError> {
+    let frame = ctx.sql(view.sql).await.map_err(|source| QueryError::View {
+        name: view.name.to_owned(),
+        source: Box::new(source),
+    })?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let table = ListingTable::try_new(config).map_err(QueryError::setup("derived table"))?;
+    ctx.register_table(view.name, Arc::new(table))
+        .map_err(QueryError::setup("derived table"))?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ Examples:
   sts-audit ingest s3://my-trail-bucket --lake s3://my-lake-bucket/sts --from -1d
   sts-audit report role-assumptions --lake /data/sts-lake --from -7d
   sts-audit report --list
+  sts-audit derive --lake /data/sts-lake   (once after an ingest: fast reports)
   sts-audit sql \"SELECT role_arn, count(*) FROM assumptions GROUP BY 1 ORDER BY 2 DESC\"
   sts-audit sql                      (interactive shell)
   sts-audit schema sessions";
@@ -38,6 +39,9 @@ pub enum Command {
     /// Ingest logs into a temporary lake (or --lake) and print the core reports
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
+    /// Build the derived tables (assumptions, sessions) that make reports fast
+    #[command(after_help = DERIVE_HELP)]
+    Derive(DeriveArgs),
     /// Run a report from queries/reports (--list shows them)
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
@@ -51,7 +55,7 @@ pub enum Command {
 
 const ANALYZE_HELP: &str = "\
 Reads SOURCE like `ingest` into a lake (a temporary one, removed at the end, unless --lake is
-given), then prints the reports role-assumptions, cross-account, role-chains, session-durations
+given), builds its derived tables (see `derive`), then prints the reports role-assumptions, cross-account, role-chains, session-durations
 and denied-assumptions.
 
 Examples:
@@ -59,6 +63,22 @@ Examples:
   sts-audit analyze ~/Downloads/AWSLogs --from 2024-03-01 --format markdown > findings.md
 
 Exit codes: 0 success, 1 failed, 2 some input files or records failed, 64 bad command line.";
+
+const DERIVE_HELP: &str = "\
+Computes the views `assumptions` and `sessions` from the whole lake once and keeps them as
+Parquet under <lake>/derived/. While the lake's event files are the ones they were built from,
+every unscoped query (no --from/--to/--account) reads them instead of recomputing the views;
+after an ingest they are stale and the views are computed from events again, until the next
+`derive` (or `ingest --derive`). Scoped queries always compute from events. Spark, Athena and
+DuckDB can read them too: <lake>/derived/CURRENT.json names the folder of the current build.
+
+Does nothing when the tables are already current (--force builds them anyway).
+
+Examples:
+  sts-audit derive --lake /data/sts-lake
+  sts-audit ingest s3://trail-bucket --lake s3://lake-bucket/sts --from -1d --derive
+
+Exit codes: 0 success (built or already current), 1 failed, 64 bad command line.";
 
 const REPORT_HELP: &str = "\
 Reports are SQL files with a comment header (name, title, description, parameters). The
@@ -76,7 +96,7 @@ Exit codes: 0 success, 1 failed (no lake, bad SQL, unknown report), 64 bad comma
 
 const SQL_HELP: &str = "\
 Tables: events (the lake; filter on `date` and `account_id` to skip folders), assumptions,
-sessions, session_usage, issued_credentials. JSON text columns work with json_get_str(col, 'key'),
+sessions, session_usage, issued_credentials, caller_sources. JSON text columns work with json_get_str(col, 'key'),
 json_get(col, 'a', 'b'), json_contains, json_length, ->, ->> and friends. Only reading is
 allowed: no DDL, INSERT, COPY or SET, and no access to files or URLs.
 
@@ -139,6 +159,37 @@ pub struct LakeArgs {
     /// Memory for query operators before they spill to disk (suffixes K, M, G)
     #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
     pub memory_limit: u64,
+
+    /// Compute assumptions and sessions from events even when the derived tables are current
+    #[arg(long)]
+    pub no_derived: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
+    /// The lake: a folder or s3://bucket/prefix
+    #[arg(
+        long,
+        env = "STS_AUDIT_LAKE",
+        default_value = "sts-lake",
+        value_name = "DIR|S3_URL"
+    )]
+    pub lake: String,
+
+    /// Build the tables even when they are current
+    #[arg(long)]
+    pub force: bool,
+
+    /// Memory for query operators before they spill to disk (suffixes K, M, G)
+    #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
+    pub memory_limit: u64,
+
+    /// Summary format
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -267,6 +318,7 @@ Examples:
   sts-audit ingest AWSLogs/ --account 111122223333 --region us-east-1 --format json
   sts-audit ingest s3://my-trail-bucket/AWSLogs --from -1d --profile audit
   sts-audit ingest s3://logs --endpoint-url http://127.0.0.1:9000 --lake s3://lake/sts
+  sts-audit ingest /data/cloudtrail --lake /data/sts-lake --derive   (nightly job)
 
 Exit codes: 0 success, 1 run failed, 2 some files or records failed, 64 bad command line.";
 
@@ -343,6 +395,10 @@ pub struct IngestArgs {
     /// No progress bar (it is never shown when stderr is not a terminal)
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Then build the derived tables, as `sts-audit derive` does, so reports are fast
+    #[arg(long)]
+    pub derive: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod cli;
 pub mod computed_view;
 pub mod decode;
+pub mod derived;
 pub mod error;
 pub mod ingest;
 pub mod plan;

@@ -8,12 +8,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sts_audit::cli::{
-    AnalyzeArgs, Cli, Command, IngestArgs, OutputFormat, ReportArgs, SchemaArgs, SqlArgs,
-    SummaryFormat,
+    AnalyzeArgs, Cli, Command, DeriveArgs, IngestArgs, OutputFormat, ReportArgs, SchemaArgs,
+    SqlArgs, SummaryFormat,
 };
+use sts_audit::derived::{self, DeriveSummary};
+use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
-use sts_audit::plan::IngestPlan;
+use sts_audit::plan::{IngestPlan, aws_options};
 use sts_audit::query::{self, Output};
+use sts_audit::sink::lake::LakeLocation;
 use sts_audit::{report, shell};
 
 const EXIT_FAILED: u8 = 1;
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Ingest(args) => run_ingest(args),
         Command::Analyze(args) => run_analyze(args),
+        Command::Derive(args) => run_derive(args),
         Command::Report(args) => run_report(args),
         Command::Sql(args) => run_sql(args),
         Command::Schema(args) => run_schema(args),
@@ -49,9 +53,22 @@ fn main() -> ExitCode {
 fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let plan = IngestPlan::from_args(args, chrono::Utc::now())?;
     let summary = ingest::run(&plan)?;
+    // Built even when some inputs failed: what was ingested is consistent and worth querying.
+    let derived = match args.derive {
+        true => Some(build_derived(&plan.lake, &plan.aws, DERIVE_MEMORY, false)?),
+        false => None,
+    };
     let text = match plan.format {
-        SummaryFormat::Text => render_text(&summary),
-        SummaryFormat::Json => serde_json::to_string_pretty(&summary)? + "\n",
+        SummaryFormat::Text => {
+            render_text(&summary) + &derived.map(|d| d.render_text()).unwrap_or_default()
+        }
+        SummaryFormat::Json => {
+            let mut value = serde_json::to_value(&summary)?;
+            if let Some(derived) = derived {
+                value["derived"] = serde_json::to_value(derived)?;
+            }
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
     };
     print_stdout(&text)?;
     Ok(ExitCode::from(if summary.has_failures() {
@@ -59,6 +76,30 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// Memory for the operators that build the derived tables after an ingest (as `--memory-limit`).
+const DERIVE_MEMORY: usize = 8 << 30;
+
+fn build_derived(
+    lake: &LakeLocation,
+    aws: &sts_audit::aws::AwsOptions,
+    memory: usize,
+    force: bool,
+) -> anyhow::Result<DeriveSummary> {
+    Ok(runtime()?.block_on(derived::build(lake, aws, memory, force))?)
+}
+
+fn run_derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
+    let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
+    let memory = usize::try_from(args.memory_limit).unwrap_or(usize::MAX);
+    let summary = build_derived(&lake, &aws_options(&args.aws), memory, args.force)?;
+    let text = match args.format {
+        SummaryFormat::Text => summary.render_text(),
+        SummaryFormat::Json => serde_json::to_string_pretty(&summary)? + "\n",
+    };
+    print_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -98,6 +139,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         buffer_size: 64 << 20,
         dedup_memory: 64 << 20,
         quiet: args.quiet,
+        derive: false,
         concurrency: 32,
         aws: args.aws.clone(),
     };
@@ -105,6 +147,8 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let summary = ingest::run(&plan)?;
     // The summary goes to stderr so that stdout holds the reports alone.
     eprint!("{}", render_text(&summary));
+    // Five reports read assumptions and sessions: computing them once is cheaper.
+    build_derived(&plan.lake, &plan.aws, DERIVE_MEMORY, false)?;
     let mut out = Output::stdout();
     runtime()?.block_on(query::print_core_reports(
         &plan.lake,

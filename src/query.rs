@@ -10,8 +10,9 @@ use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::memory::MemoryStream;
 
 use crate::aws::AwsOptions;
-use crate::catalog::{self, QueryScope, TableDoc};
+use crate::catalog::{self, Derived, QueryScope, TableDoc};
 use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
+use crate::derived::Freshness;
 use crate::error::{PlanError, QueryError};
 use crate::plan::{aws_options, parse_bound};
 use crate::render::{self, TableStyle};
@@ -86,11 +87,26 @@ pub fn scope_of(args: &LakeArgs) -> Result<QueryScope, PlanError> {
     })
 }
 
+/// The lake as `--lake`, the scope flags and `--no-derived` say. On a terminal, says so when
+/// the derived tables are stale (an ingest ran since `derive`), because queries are slower.
 pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
     let scope = scope_of(args)?;
     let memory = usize::try_from(args.memory_limit).unwrap_or(usize::MAX);
     let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
-    Ok(catalog::open(&lake, &aws_options(&args.aws), &scope, memory).await?)
+    let derived = match args.no_derived {
+        true => Derived::Ignore,
+        false => Derived::WhenCurrent,
+    };
+    let catalog =
+        catalog::open_catalog(&lake, &aws_options(&args.aws), &scope, memory, derived).await?;
+    if catalog.derived == Some(Freshness::Stale) && std::io::stderr().is_terminal() {
+        eprintln!(
+            "sts-audit: note: the derived tables predate the last ingest, so assumptions and \
+             sessions are computed from events (slower); `sts-audit derive --lake {}` updates them",
+            args.lake
+        );
+    }
+    Ok(catalog.ctx)
 }
 
 /// Runs every statement of `script` in order, writing each result; returns the rows written.

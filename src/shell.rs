@@ -17,7 +17,7 @@ const HELP: &str = "\
   \\d NAME                 columns of a table or view
   \\format FORMAT          table, csv, json, ndjson or markdown
   \\q                      quit (or Ctrl-D)
-Tables: events, assumptions, sessions, session_usage, issued_credentials. Read-only.";
+Tables: events, assumptions, sessions, session_usage, issued_credentials, caller_sources. Read-only.";
 
 /// Runs the shell until `\q` or end of input.
 pub fn run(

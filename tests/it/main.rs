@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod derived;
 mod generated;
 mod incremental;
 mod lossless;

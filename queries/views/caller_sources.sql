@@ -1,0 +1,35 @@
+-- view: caller_sources
+-- One row per caller, source IP and user agent, over every event with a source IP: who called
+-- AWS from where, with what, how often and when. Roles are counted through their sessions (the
+-- calls made with credentials of an assumed role); other callers by their own identity. Calls
+-- whose identity names nobody are listed under their account, or `(unknown)`. A call logged in
+-- two accounts counts twice (once per log).
+-- columns:
+--   kind: role (calls made with a session of the role) or principal (any other caller)
+--   identity: the role ARN, or the caller's ARN, user name, AWS service or principal ID; else its account, else (unknown)
+--   source_ip_address: where the calls came from (an IP, or an AWS service name)
+--   user_agent: the user agent of the calls
+--   calls: events logged for this caller, IP and user agent
+--   failed_calls: those with an errorCode
+--   first_seen: the first of those events, UTC
+--   last_seen: the last of those events, UTC
+SELECT
+    CASE WHEN user_type = 'AssumedRole' THEN 'role' ELSE 'principal' END AS kind,
+    coalesce(
+        CASE
+            WHEN user_type = 'AssumedRole' THEN coalesce(session_issuer_arn, principal_arn)
+            WHEN user_type = 'AWSService' THEN coalesce(invoked_by, principal_id)
+            ELSE coalesce(principal_arn, user_name, principal_id, invoked_by)
+        END,
+        principal_account_id,
+        '(unknown)'
+    ) AS identity,
+    source_ip_address,
+    user_agent,
+    count(*) AS calls,
+    count(error_code) AS failed_calls,
+    min(event_time) AS first_seen,
+    max(event_time) AS last_seen
+FROM events
+WHERE source_ip_address IS NOT NULL
+GROUP BY 1, 2, source_ip_address, user_agent
