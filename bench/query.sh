@@ -78,7 +78,8 @@ read -r DERIVE_S DERIVE_RSS < <(measure "derive-sts" "$BIN" derive --force --lak
 rm -rf "$OUT/duck-derived"
 read -r DUCK_DERIVE_S DUCK_DERIVE_RSS < <(measure "derive-duck" python3 "$OUT/duckdb_query.py" "$LAKE" events "derive $OUT/duck-derived")
 rm -rf "$OUT/duck-derived"
-DERIVED_MB=$(du -sm "$LAKE/derived" | cut -f1)
+BUILD=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['build'])" "$LAKE/derived/CURRENT.json")
+DERIVED_MB=$(du -sm "$LAKE/derived/$BUILD" | cut -f1)
 echo "derive: sts-audit ${DERIVE_S}s ${DERIVE_RSS}MiB, duckdb ${DUCK_DERIVE_S}s ${DUCK_DERIVE_RSS}MiB"
 
 ROWS_MD=""

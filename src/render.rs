@@ -218,6 +218,9 @@ fn csv_field<'a>(
         return text.as_bytes();
     }
     scratch.clear();
+    if push_utc_time(scratch, array, row) {
+        return scratch.as_bytes();
+    }
     if is_list(array.data_type()) {
         scratch.push_str(&cell_json(array, format, row).to_string());
     } else {
@@ -273,6 +276,10 @@ fn cell_json(array: &dyn Array, format: &ArrayFormatter, row: usize) -> Value {
     if let Some(text) = string_value(array, row) {
         return Value::String(text.to_owned());
     }
+    let mut time = String::new();
+    if push_utc_time(&mut time, array, row) {
+        return Value::String(time);
+    }
     match array.data_type() {
         DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
         DataType::List(_) => list_json(array.as_list::<i32>().value(row).as_ref()),
@@ -287,6 +294,66 @@ fn cell_json(array: &dyn Array, format: &ArrayFormatter, row: usize) -> Value {
             }
             Value::String(text)
         }
+    }
+}
+
+/// Appends a UTC microsecond timestamp cell as [`TIME_FORMAT`] prints it (fractions only when
+/// there are some, in 3, 6 or 9 digits), without chrono's format-string interpreter, which was a
+/// fifth of the CPU of a large CSV export. False (nothing written) for any other cell.
+fn push_utc_time(out: &mut String, array: &dyn Array, row: usize) -> bool {
+    use chrono::{Datelike, Timelike};
+    let DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some(zone)) =
+        array.data_type()
+    else {
+        return false;
+    };
+    if !matches!(zone.as_ref(), "UTC" | "+00:00" | "Z") {
+        return false;
+    }
+    let micros = array
+        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+        .value(row);
+    let Some(time) = chrono::DateTime::from_timestamp_micros(micros) else {
+        return false;
+    };
+    let Ok(year) = u32::try_from(time.year()) else {
+        return false;
+    };
+    if year > 9999 {
+        return false;
+    }
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, time.month(), 2);
+    out.push('-');
+    push_digits(out, time.day(), 2);
+    out.push('T');
+    push_digits(out, time.hour(), 2);
+    out.push(':');
+    push_digits(out, time.minute(), 2);
+    out.push(':');
+    push_digits(out, time.second(), 2);
+    let nanos = time.nanosecond();
+    if nanos != 0 {
+        out.push('.');
+        if nanos % 1_000_000 == 0 {
+            push_digits(out, nanos / 1_000_000, 3);
+        } else if nanos % 1_000 == 0 {
+            push_digits(out, nanos / 1_000, 6);
+        } else {
+            push_digits(out, nanos, 9);
+        }
+    }
+    out.push('Z');
+    true
+}
+
+/// `value` in exactly `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut divisor = 10u32.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + ((value / divisor) % 10) as u8));
+        divisor /= 10;
     }
 }
 
@@ -390,6 +457,29 @@ mod tests {
             render(OutputFormat::Csv),
             "name,n,ratio,ok,at,ips\n\"a,\"\"b\"\"\",3,0.5,true,2024-03-01T08:00:00Z,\"[\"\"10.0.0.1\"\",\"\"10.0.0.2\"\"]\"\n,,,,,\n"
         );
+    }
+
+    #[test]
+    fn times_print_as_the_formatter_does() {
+        let times = [
+            0,
+            1_709_280_000_000_000,
+            1_709_280_000_123_000,
+            1_709_280_000_123_456,
+            -1_000_001,
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999Z
+            -62_135_596_800_000_000, // 0001-01-01
+        ];
+        let array = TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC");
+        let options = format_options();
+        let format = ArrayFormatter::try_new(&array, &options).unwrap();
+        for (row, micros) in times.iter().enumerate() {
+            let mut fast = String::new();
+            assert!(push_utc_time(&mut fast, &array, row));
+            assert_eq!(fast, format.value(row).to_string(), "{micros}");
+        }
+        let local = TimestampMicrosecondArray::from(vec![0]).with_timezone("+01:00");
+        assert!(!push_utc_time(&mut String::new(), &local, 0));
     }
 
     #[test]

@@ -366,18 +366,39 @@ fn lake_on_s3_is_the_same_lake() {
     assert_eq!(rows(&server, s3_lake), rows(&server, local_dir));
 
     // Reports read the lake on S3 exactly as on disk.
-    for report in ["role-assumptions", "cross-account", "session-durations"] {
-        let (code, on_s3, stderr) = server.sts_audit(
-            &["report", report, "--format", "csv", "--lake", s3_lake],
-            true,
-        );
-        assert_eq!(code, 0, "{stderr}");
-        let (_, on_disk, _) = server.sts_audit(
-            &["report", report, "--format", "csv", "--lake", local_dir],
-            true,
-        );
-        assert_eq!(on_s3, on_disk, "{report}");
-    }
+    let reports_match = || {
+        for report in ["role-assumptions", "cross-account", "session-durations"] {
+            let (code, on_s3, stderr) = server.sts_audit(
+                &["report", report, "--format", "csv", "--lake", s3_lake],
+                true,
+            );
+            assert_eq!(code, 0, "{stderr}");
+            let (_, on_disk, _) = server.sts_audit(
+                &["report", report, "--format", "csv", "--lake", local_dir],
+                true,
+            );
+            assert_eq!(on_s3, on_disk, "{report}");
+        }
+    };
+    reports_match();
+
+    // Derived tables are built on S3 and read from there, with the same answers.
+    let (code, summary, stderr) =
+        server.sts_audit(&["derive", "--format", "json", "--lake", s3_lake], true);
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["built"], true, "{summary}");
+    let explain = [
+        "sql",
+        "--format",
+        "csv",
+        "--lake",
+        s3_lake,
+        "EXPLAIN SELECT role_arn FROM sessions",
+    ];
+    let (_, plan, _) = server.sts_audit(&explain, true);
+    assert!(plan.contains("/derived/"), "{plan}");
+    reports_match();
 
     // The manifest is on S3: a re-run reads nothing.
     let again = server.ingest(sample, s3_lake, &[]);
@@ -433,6 +454,10 @@ fn lake_on_s3_is_the_same_lake() {
         "{listing}"
     );
     assert!(!listing.contains(".tmp"), "{listing}");
+    assert!(
+        listing.contains("teams/security/sts/derived/CURRENT.json"),
+        "{listing}"
+    );
 
     // No lake there: a clear error and exit 1.
     let (code, _, stderr) = server.sts_audit(
