@@ -55,11 +55,7 @@ pub async fn write_stream(
     let mut rows = 0u64;
     let mut held = Vec::new();
     if format == OutputFormat::Csv {
-        let mut writer = csv::Writer::from_writer(&mut *out);
-        writer
-            .write_record(schema.fields().iter().map(|f| f.name()))
-            .map_err(render_error)?;
-        writer.flush().map_err(QueryError::Output)?;
+        return write_csv_stream(schema, stream, out).await;
     }
     if format == OutputFormat::Json {
         out.write_all(b"[").map_err(QueryError::Output)?;
@@ -68,7 +64,7 @@ pub async fn write_stream(
         let batch = batch?;
         match format {
             OutputFormat::Table | OutputFormat::Markdown => held.push(batch.clone()),
-            OutputFormat::Csv => write_csv(out, &batch)?,
+            OutputFormat::Csv => unreachable!("CSV is written by write_csv_stream"),
             OutputFormat::Json => write_json(out, &batch, rows == 0, false)?,
             OutputFormat::Ndjson => write_json(out, &batch, true, true)?,
         }
@@ -186,21 +182,108 @@ fn is_list(data_type: &DataType) -> bool {
     )
 }
 
-fn write_csv(out: &mut dyn Write, batch: &RecordBatch) -> Result<(), QueryError> {
-    let columns = formatters(batch)?;
+/// Batches rendered to CSV at once while the previous ones are written: rendering is most of
+/// the CPU of a large export, and it runs on the blocking pool beside the query's own threads.
+const CSV_BATCHES_IN_FLIGHT: usize = 4;
+
+/// CSV with a header line; batches are rendered in parallel and written in order.
+async fn write_csv_stream(
+    schema: &SchemaRef,
+    stream: SendableRecordBatchStream,
+    out: &mut dyn Write,
+) -> Result<u64, QueryError> {
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header
+        .write_record(schema.fields().iter().map(|f| f.name()))
+        .map_err(render_error)?;
+    let header = header.into_inner().map_err(render_error)?;
+    out.write_all(&header).map_err(QueryError::Output)?;
+    let mut rendered = stream
+        .map(|batch| async move {
+            let batch = batch?;
+            let rows = batch.num_rows() as u64;
+            let text = tokio::task::spawn_blocking(move || csv_bytes(&batch))
+                .await
+                .map_err(render_error)??;
+            Ok::<_, QueryError>((rows, text))
+        })
+        .buffered(CSV_BATCHES_IN_FLIGHT);
+    let mut rows = 0;
+    while let Some(result) = rendered.next().await {
+        let (batch_rows, text) = result?;
+        out.write_all(&text).map_err(QueryError::Output)?;
+        rows += batch_rows;
+    }
+    out.flush().map_err(QueryError::Output)?;
+    Ok(rows)
+}
+
+/// A column of a batch, typed once so that each cell is read without a downcast.
+enum CsvColumn<'a> {
+    Text(&'a arrow::array::StringArray),
+    TextView(&'a arrow::array::StringViewArray),
+    UtcTime(
+        &'a arrow::array::TimestampMicrosecondArray,
+        ArrayFormatter<'a>,
+    ),
+    Other(&'a dyn Array, ArrayFormatter<'a>),
+}
+
+impl<'a> CsvColumn<'a> {
+    fn of(array: &'a dyn Array, format: ArrayFormatter<'a>) -> Self {
+        match array.data_type() {
+            DataType::Utf8 => CsvColumn::Text(array.as_string::<i32>()),
+            DataType::Utf8View => CsvColumn::TextView(array.as_string_view()),
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some(zone))
+                if is_utc(zone) =>
+            {
+                CsvColumn::UtcTime(array.as_primitive(), format)
+            }
+            _ => CsvColumn::Other(array, format),
+        }
+    }
+
+    /// The cell's CSV text (before quoting); formatted ones go through `scratch`.
+    fn cell<'s>(&'s self, row: usize, scratch: &'s mut String) -> &'s [u8] {
+        match self {
+            CsvColumn::Text(array) if array.is_valid(row) => array.value(row).as_bytes(),
+            CsvColumn::TextView(array) if array.is_valid(row) => array.value(row).as_bytes(),
+            CsvColumn::UtcTime(array, format) if array.is_valid(row) => {
+                scratch.clear();
+                if !push_utc_micros(scratch, array.value(row)) {
+                    // Beyond year 9999: the formatter's text. Writing to a String cannot fail.
+                    let _ = write!(scratch, "{}", format.value(row));
+                }
+                scratch.as_bytes()
+            }
+            CsvColumn::Other(array, format) => csv_field(*array, format, row, scratch),
+            _ => b"",
+        }
+    }
+}
+
+/// One batch as CSV lines.
+fn csv_bytes(batch: &RecordBatch) -> Result<Vec<u8>, QueryError> {
+    let columns: Vec<CsvColumn> = batch
+        .columns()
+        .iter()
+        .zip(formatters(batch)?)
+        .map(|(array, format)| CsvColumn::of(array.as_ref(), format))
+        .collect();
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
-        .from_writer(out);
+        .from_writer(Vec::with_capacity(batch.num_rows() * 256));
     // One buffer for the cells that need formatting: no allocation per cell.
     let mut scratch = String::new();
     for row in 0..batch.num_rows() {
-        for (array, format) in batch.columns().iter().zip(&columns) {
-            let field = csv_field(array.as_ref(), format, row, &mut scratch);
-            writer.write_field(field).map_err(render_error)?;
+        for column in &columns {
+            writer
+                .write_field(column.cell(row, &mut scratch))
+                .map_err(render_error)?;
         }
         writer.write_record(None::<&[u8]>).map_err(render_error)?;
     }
-    writer.flush().map_err(QueryError::Output)
+    writer.into_inner().map_err(render_error)
 }
 
 /// A CSV cell: strings as they are, lists as JSON arrays, the rest through the formatter
@@ -301,18 +384,26 @@ fn cell_json(array: &dyn Array, format: &ArrayFormatter, row: usize) -> Value {
 /// there are some, in 3, 6 or 9 digits), without chrono's format-string interpreter, which was a
 /// fifth of the CPU of a large CSV export. False (nothing written) for any other cell.
 fn push_utc_time(out: &mut String, array: &dyn Array, row: usize) -> bool {
-    use chrono::{Datelike, Timelike};
-    let DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some(zone)) =
-        array.data_type()
-    else {
-        return false;
-    };
-    if !matches!(zone.as_ref(), "UTC" | "+00:00" | "Z") {
-        return false;
+    match array.data_type() {
+        DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some(zone))
+            if is_utc(zone) =>
+        {
+            let micros = array
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                .value(row);
+            push_utc_micros(out, micros)
+        }
+        _ => false,
     }
-    let micros = array
-        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-        .value(row);
+}
+
+fn is_utc(zone: &str) -> bool {
+    matches!(zone, "UTC" | "+00:00" | "Z")
+}
+
+/// [`push_utc_time`] of a microsecond count.
+fn push_utc_micros(out: &mut String, micros: i64) -> bool {
+    use chrono::{Datelike, Timelike};
     let Some(time) = chrono::DateTime::from_timestamp_micros(micros) else {
         return false;
     };
