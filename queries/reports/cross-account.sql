@@ -22,4 +22,4 @@ FROM assumptions AS a
 LEFT JOIN lake_accounts AS l ON l.account_id = a.caller_account_id
 WHERE a.is_cross_account
 GROUP BY a.caller_account_id, l.account_id, a.role_account_id, a.role_arn
-ORDER BY source DESC, assumptions DESC, source_account_id, role_arn
+ORDER BY source DESC, assumptions DESC, source_account_id, role_arn, target_account_id

@@ -18,4 +18,4 @@ SELECT
 FROM assumptions
 WHERE error_code IS NOT NULL
 GROUP BY caller, caller_type, api, role_arn, error_code
-ORDER BY attempts DESC, principal, target_role_arn
+ORDER BY attempts DESC, principal, target_role_arn, api, error_code, caller_type

@@ -17,4 +17,4 @@ SELECT
     array_sort(array_agg(DISTINCT source_ip_address) FILTER (WHERE source_ip_address IS NOT NULL)) AS source_ips
 FROM assumptions
 GROUP BY caller, caller_type, role_arn, role_account_id, api
-ORDER BY assumptions DESC, principal, role_arn, api
+ORDER BY assumptions DESC, principal, role_arn, api, caller_type, role_account_id

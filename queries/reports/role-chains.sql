@@ -16,4 +16,4 @@ SELECT
 FROM sessions
 WHERE chain_depth > 1
 GROUP BY origin_principal_arn, origin_type, role_chain, chain_depth, accounts_crossed
-ORDER BY chain_depth DESC, sessions DESC, role_chain
+ORDER BY chain_depth DESC, sessions DESC, role_chain, origin_principal_arn, origin_type, accounts_crossed
