@@ -96,6 +96,18 @@ impl QueryScope {
         self.from.is_none() && self.to.is_none() && self.accounts.is_empty()
     }
 
+    /// The exact bounds on `event_time` alone (for tables without the partition columns).
+    fn time_filters(&self) -> Vec<Expr> {
+        let mut filters = Vec::new();
+        if let Some(from) = self.from {
+            filters.push(col("event_time").gt_eq(lit(timestamp(from))));
+        }
+        if let Some(to) = self.to {
+            filters.push(col("event_time").lt(lit(timestamp(to))));
+        }
+        filters
+    }
+
     /// The filter on `events`: partition columns first, so whole folders are skipped, then the
     /// exact bounds on `event_time` (also used for row-group pruning by Parquet statistics).
     fn filters(&self) -> Vec<Expr> {
@@ -223,11 +235,14 @@ pub async fn open_catalog(
     let (found, tables) = match derived {
         Derived::Ignore => (None, None),
         Derived::Use { build, tables } => (None, Some((build, tables))),
-        Derived::WhenCurrent if !scope.is_everything() => (None, None),
+        // An account scope changes which copy of a cross-account call speaks for it: computed.
+        Derived::WhenCurrent if !scope.accounts.is_empty() => (None, None),
         Derived::WhenCurrent => {
             let found = store.freshness().await?;
             let tables = match &found {
-                Freshness::Current(stamp) => Some((stamp.build.clone(), DERIVED_VIEWS.to_vec())),
+                Freshness::Current(stamp) => {
+                    Some((stamp.build.clone(), derived_in_scope(scope).to_vec()))
+                }
                 Freshness::Missing | Freshness::Stale => None,
             };
             (Some(found), tables)
@@ -236,7 +251,8 @@ pub async fn open_catalog(
     for view in VIEWS {
         match &tables {
             Some((build, names)) if names.contains(&view.name) => {
-                register_derived(&ctx, view, store.table_url(build, view.name)?).await?
+                let url = store.table_url(build, view.name)?;
+                register_derived(&ctx, view, url, &scope.time_filters()).await?
             }
             _ => register_view(&ctx, view).await?,
         }
@@ -357,12 +373,26 @@ async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), Query
     Ok(())
 }
 
+/// Which derived tables answer for a scope without accounts. With a time range, only
+/// `assumptions`, narrowed to the calls made in it: each row is one STS call and every copy of
+/// a call carries the same eventTime, so these are exactly the rows the view computes from the
+/// narrowed `events` (`tests/it/derived.rs` checks it). `session_usage`, `sessions` and
+/// `caller_sources` aggregate events over the range and are computed (from that `assumptions`).
+fn derived_in_scope(scope: &QueryScope) -> &'static [&'static str] {
+    if scope.is_everything() {
+        &DERIVED_VIEWS
+    } else {
+        &["assumptions"]
+    }
+}
+
 /// A view served from its derived Parquet table, with the view's own schema (so a query sees
-/// the same types either way).
+/// the same types either way), narrowed by `filters` when there are any.
 async fn register_derived(
     ctx: &SessionContext,
     view: &ViewSql,
     table_url: ListingTableUrl,
+    filters: &[Expr],
 ) -> Result<(), QueryError> {
     let frame = ctx.sql(view.sql).await.map_err(|source| QueryError::View {
         name: view.name.to_owned(),
@@ -375,7 +405,20 @@ async fn register_derived(
         .with_listing_options(options)
         .with_schema(schema);
     let table = ListingTable::try_new(config).map_err(QueryError::setup("derived table"))?;
-    ctx.register_table(view.name, Arc::new(table))
+    if filters.is_empty() {
+        ctx.register_table(view.name, Arc::new(table))
+            .map_err(QueryError::setup("derived table"))?;
+        return Ok(());
+    }
+    let mut frame = ctx
+        .read_table(Arc::new(table))
+        .map_err(QueryError::setup("derived table"))?;
+    for filter in filters {
+        frame = frame
+            .filter(filter.clone())
+            .map_err(QueryError::setup("derived table scope"))?;
+    }
+    ctx.register_table(view.name, frame.into_view())
         .map_err(QueryError::setup("derived table"))?;
     Ok(())
 }

@@ -67,10 +67,11 @@ Exit codes: 0 success, 1 failed, 2 some input files or records failed, 64 bad co
 const DERIVE_HELP: &str = "\
 Computes the views `assumptions` and `sessions` from the whole lake once and keeps them as
 Parquet under <lake>/derived/. While the lake's event files are the ones they were built from,
-every unscoped query (no --from/--to/--account) reads them instead of recomputing the views;
+every query without --account reads them instead of recomputing the views (with --from/--to,
+only `assumptions`, narrowed to the range; the rest is computed from the narrowed events);
 after an ingest they are stale and the views are computed from events again, until the next
-`derive` (or `ingest --derive`). Scoped queries always compute from events. Spark, Athena and
-DuckDB can read them too: <lake>/derived/CURRENT.json names the folder of the current build.
+`derive` (or `ingest --derive`). Spark, Athena and DuckDB can read them too:
+<lake>/derived/CURRENT.json names the folder of the current build.
 
 Does nothing when the tables are already current (--force builds them anyway).
 

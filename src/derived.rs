@@ -12,9 +12,10 @@
 //! The fingerprint hashes the list of event files (name and size), the views' SQL and this
 //! program's version, so derived tables can never be stale without anyone noticing: the catalog
 //! recomputes it when it opens the lake and uses the derived tables only when it matches
-//! `CURRENT.json` (and only for unscoped queries: `--from/--to/--account` narrow `events`, and
-//! the views computed from a narrowed `events` differ from a filtered full table). Otherwise the
-//! views are computed from `events` as before: slower, never wrong.
+//! `CURRENT.json`, and only where a narrowed table equals the view computed from narrowed events:
+//! all of them for the whole lake, `assumptions` alone for a time range, none for `--account`
+//! (see `catalog::derived_in_scope`). Otherwise the views are computed from `events` as before:
+//! slower, never wrong.
 //!
 //! Crash safety: every build writes a folder of its own (`<fingerprint>-<time>`) that nothing
 //! reads until `CURRENT.json` names it; that file is replaced atomically (a rename on disk, a PUT

@@ -33,9 +33,8 @@ fn stdout(lake: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Every query and report, as CSV; computed from events when `from_events`.
-fn answers(lake: &Path, from_events: bool) -> Vec<String> {
-    let extra: &[&str] = if from_events { &["--no-derived"] } else { &[] };
+/// Every query and report, as CSV, with `extra` flags (`--no-derived`, a scope).
+fn answers(lake: &Path, extra: &[&str]) -> Vec<String> {
     let sql = QUERIES.iter().map(|query| {
         let mut args = vec!["sql", "--format", "csv", query];
         args.extend_from_slice(extra);
@@ -55,7 +54,7 @@ fn derive(lake: &Path, extra: &[&str]) -> Value {
     serde_json::from_str(&stdout(lake, &args)).unwrap()
 }
 
-/// True when a query on `sessions` reads the derived Parquet files.
+/// True when a query on `sessions` reads its derived Parquet files.
 fn reads_derived(lake: &Path, extra: &[&str]) -> bool {
     let mut args = vec![
         "sql",
@@ -64,7 +63,8 @@ fn reads_derived(lake: &Path, extra: &[&str]) -> bool {
         "EXPLAIN SELECT role_arn FROM sessions",
     ];
     args.extend_from_slice(extra);
-    stdout(lake, &args).contains("/derived/")
+    let plan = stdout(lake, &args);
+    plan.contains("/derived/") && plan.contains("/sessions/")
 }
 
 fn table_rows(summary: &Value, name: &str) -> u64 {
@@ -84,7 +84,7 @@ fn count(lake: &Path, table: &str) -> u64 {
 }
 
 fn check_derived_equal_views(lake: &Path) {
-    let from_events = answers(lake, true);
+    let from_events = answers(lake, &["--no-derived"]);
     assert!(!reads_derived(lake, &[]));
     let summary = derive(lake, &[]);
     assert_eq!(summary["built"], true, "{summary}");
@@ -95,17 +95,53 @@ fn check_derived_equal_views(lake: &Path) {
         reads_derived(lake, &[]),
         "derived tables are used once built"
     );
-    let derived = answers(lake, false);
+    let derived = answers(lake, &[]);
     for (query, rows) in QUERIES.iter().zip(&derived) {
         assert!(rows.lines().count() > 1, "{query} finds something");
     }
+    assert_same_answers(&from_events, &derived, "whole lake");
+
+    // A time range: `assumptions` comes from its derived table, narrowed; the rest is computed
+    // from the narrowed events. Split at the median STS call, so both halves hold some.
+    let median = stdout(
+        lake,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT event_time FROM (SELECT event_time, \
+             row_number() OVER (ORDER BY event_time) AS n, count(*) OVER () AS total \
+             FROM assumptions) WHERE n = total / 2 + 1",
+        ],
+    );
+    let median = median.lines().nth(1).unwrap().to_owned();
+    for bound in ["--from", "--to"] {
+        let scope = [bound, median.as_str()];
+        let explain = [
+            "sql",
+            "--format",
+            "csv",
+            "EXPLAIN SELECT * FROM assumptions",
+        ];
+        let plan = stdout(lake, &[&explain[..], &scope[..]].concat());
+        assert!(plan.contains("/derived/"), "{bound}: {plan}");
+        let computed = answers(lake, &[&scope[..], &["--no-derived"]].concat());
+        let derived = answers(lake, &scope);
+        assert_same_answers(&computed, &derived, &format!("{bound} {median}"));
+    }
+}
+
+fn assert_same_answers(computed: &[String], derived: &[String], scope: &str) {
     for ((query, a), b) in QUERIES
         .iter()
         .chain(REPORTS.iter())
-        .zip(&from_events)
-        .zip(&derived)
+        .zip(computed)
+        .zip(derived)
     {
-        assert_eq!(a, b, "{query}: derived tables differ from the views");
+        assert_eq!(
+            a, b,
+            "{query} ({scope}): derived tables differ from the views"
+        );
     }
 }
 
@@ -118,8 +154,9 @@ fn derived_tables_answer_like_the_views_on_sample_logs() {
     // Current tables are not built again.
     let again = derive(lake.path(), &[]);
     assert_eq!(again["built"], false, "{again}");
-    // A scope narrows `events`: the views are computed from the narrowed events.
+    // `sessions` aggregates the events of a scope: computed from the narrowed events.
     assert!(!reads_derived(lake.path(), &["--from", "2024-03-01"]));
+    assert!(!reads_derived(lake.path(), &["--account", "111111111111"]));
     assert!(!reads_derived(lake.path(), &["--no-derived"]));
 }
 
