@@ -39,7 +39,7 @@ pub enum Command {
     /// Ingest logs into a temporary lake (or --lake) and print the core reports
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
-    /// Build the derived tables (assumptions, sessions) that make reports fast
+    /// Build the derived tables (assumptions, sessions, ...) that make reports fast
     #[command(after_help = DERIVE_HELP)]
     Derive(DeriveArgs),
     /// Run a report from queries/reports (--list shows them)
@@ -65,13 +65,13 @@ Examples:
 Exit codes: 0 success, 1 failed, 2 some input files or records failed, 64 bad command line.";
 
 const DERIVE_HELP: &str = "\
-Computes the views `assumptions` and `sessions` from the whole lake once and keeps them as
-Parquet under <lake>/derived/. While the lake's event files are the ones they were built from,
-every query without --account reads them instead of recomputing the views (with --from/--to,
-only `assumptions`, narrowed to the range; the rest is computed from the narrowed events);
-after an ingest they are stale and the views are computed from events again, until the next
-`derive` (or `ingest --derive`). Spark, Athena and DuckDB can read them too:
-<lake>/derived/CURRENT.json names the folder of the current build.
+Computes the views `assumptions`, `session_usage`, `sessions` and `caller_sources` from the
+whole lake once and keeps them as Parquet under <lake>/derived/. While the lake's event files
+are the ones they were built from, every query without --account reads them instead of
+recomputing the views (with --from/--to, only `assumptions`, narrowed to the range; the rest is
+computed from the narrowed events). After an ingest they are stale and the views are computed
+from events again, until the next `derive` (or `ingest --derive`). Spark, Athena and DuckDB can
+read them too: <lake>/derived/CURRENT.json names the folder of the current build.
 
 Does nothing when the tables are already current (--force builds them anyway).
 

@@ -94,7 +94,7 @@ impl DeriveSummary {
             )
         };
         for table in &self.tables {
-            text += &format!("  {:<12} {:>12} rows\n", table.name, table.rows);
+            text += &format!("  {:<16} {:>10} rows\n", table.name, table.rows);
         }
         text
     }
