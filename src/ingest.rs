@@ -21,7 +21,7 @@ use crate::error::{FileError, SinkError};
 use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::{DedupIndex, PartitionKeys};
 use crate::sink::lake::{Lake, LakeLocation};
-use crate::sink::manifest::{Manifest, ManifestEntry, write_segment};
+use crate::sink::manifest::{Manifest, ManifestEntry, SegmentWriter};
 use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, partition_account};
 use crate::sink::rejected::RejectedLog;
 use crate::sink::remote::RemoteLake;
@@ -116,7 +116,6 @@ struct Counts {
 }
 
 struct FileOutcome {
-    file: usize,
     status: Status,
     counts: Counts,
     first_rejection: Option<String>,
@@ -151,6 +150,7 @@ impl Feed {
 /// State the workers share.
 struct Shared<'a> {
     plan: &'a IngestPlan,
+    run_id: &'a str,
     files: &'a [SourceFile],
     feed: Feed,
     stop: AtomicBool,
@@ -158,6 +158,7 @@ struct Shared<'a> {
     rejected: RejectedLog,
     progress: ProgressBar,
     messages: Mutex<()>,
+    ledger: Mutex<Ledger>,
 }
 
 impl Shared<'_> {
@@ -165,6 +166,21 @@ impl Shared<'_> {
         let _guard = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
         self.progress.suspend(|| eprintln!("sts-audit: {line}"));
     }
+
+    fn record(&self, file: &SourceFile, outcome: &FileOutcome) -> Result<(), SinkError> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(file, outcome, self.run_id)
+    }
+}
+
+/// What the run has finished so far: the summary's counts, and the manifest entries of the
+/// inputs that are done (written out as they come, so that a run holds nothing per input once
+/// the input is read).
+struct Ledger {
+    summary: IngestSummary,
+    segment: SegmentWriter,
 }
 
 /// The lake a run writes: the lake itself on disk, or for a lake on S3 a local staging lake
@@ -289,28 +305,29 @@ fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Discovery, SinkE
 /// Splits the files into those workers open themselves and those fetched from S3, and starts
 /// the fetching.
 fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed {
-    let mut direct = Vec::new();
-    let mut jobs = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        match (&file.origin, s3) {
-            (Origin::S3 { bucket, key }, Some(s3)) if skipped_by_path(file).is_none() => {
-                jobs.push(FetchJob {
-                    file: index,
-                    client: s3.clients[bucket].clone(),
-                    bucket: bucket.clone(),
-                    key: key.clone(),
-                    etag: file.version.clone(),
-                    size: file.size,
-                });
-            }
-            _ => direct.push(index),
-        }
-    }
     // Visit files account by account and day by day (across regions), so that a partition's
     // rows and keys are finished with before the next ones start: larger Parquet files, and
     // dedup key sets that can be spilled for good.
-    direct.sort_by(|&a, &b| locality(&files[a]).cmp(&locality(&files[b])));
-    jobs.sort_by(|a, b| locality(&files[a.file]).cmp(&locality(&files[b.file])));
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_cached_key(|&file| locality(&files[file]));
+    let mut direct = Vec::new();
+    let mut jobs = Vec::new();
+    for file in order {
+        let source = &files[file];
+        match (source.s3_object(), s3) {
+            (Some((bucket, key)), Some(s3)) if skipped_by_path(source).is_none() => {
+                jobs.push(FetchJob {
+                    file,
+                    client: s3.clients[bucket].clone(),
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    etag: source.version.clone(),
+                    size: source.size,
+                });
+            }
+            _ => direct.push(file),
+        }
+    }
     let fetched = s3.filter(|_| !jobs.is_empty()).map(|s3| {
         Mutex::new(s3::spawn_fetcher(
             s3.runtime.handle(),
@@ -330,12 +347,13 @@ fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed 
 /// outside the layout last), then by the delivery time in the file name, so each partition's
 /// rows arrive roughly in time order even when several regions share a day; then by name.
 fn locality(file: &SourceFile) -> impl Ord + '_ {
-    let key = file.key.as_ref();
-    let account = key.and_then(|k| k.account.as_deref());
-    let day = key.map(|k| (k.year, k.month, k.day));
+    let key = file.log_key();
+    let day = key.as_ref().map(|k| (k.year, k.month, k.day));
+    let in_layout = key.is_some();
+    let account = key.and_then(|k| k.account);
     let file_name = file.name.rsplit(['/', '\\']).next().unwrap_or(&file.name);
     (
-        key.is_none(),
+        !in_layout,
         account,
         day,
         delivery_stamp(file_name),
@@ -389,6 +407,7 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
 
     let shared = Shared {
         plan,
+        run_id: &run_id,
         files: &todo,
         feed: feed(&todo, plan, s3.as_ref()),
         stop: AtomicBool::new(false),
@@ -401,6 +420,10 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         rejected: RejectedLog::new(lake.rejected_dir(), &run_id),
         progress: progress_bar(plan.progress, todo.iter().map(|f| f.size).sum()),
         messages: Mutex::new(()),
+        ledger: Mutex::new(Ledger {
+            summary,
+            segment: SegmentWriter::create(&lake.manifest_dir(), &run_id)?,
+        }),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs)
@@ -421,21 +444,29 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
     let reports = pool.broadcast(|ctx| work(&shared, writer(ctx.index())));
     shared.progress.finish_and_clear();
 
-    let mut outcomes = Vec::new();
+    let Shared {
+        feed,
+        stop,
+        index,
+        rejected,
+        ledger,
+        ..
+    } = shared;
+    let Ledger {
+        mut summary,
+        segment,
+    } = ledger.into_inner().unwrap_or_else(PoisonError::into_inner);
     for report in reports {
-        let (files_written, worker_outcomes) = report?;
-        summary.parquet_files_written += files_written as u64;
-        outcomes.extend(worker_outcomes);
+        summary.parquet_files_written += report? as u64;
     }
-    summary.stopped_early = shared.stop.load(Ordering::Relaxed);
-    summary.dedup_spills = shared.index.spills() as u64;
+    summary.stopped_early = stop.into_inner();
+    summary.dedup_spills = index.spills() as u64;
     // Stop fetching (after --strict) before the last uploads need the runtime.
-    drop(shared.feed.fetched);
-    let rejected_log = shared.rejected.finish()?;
+    drop(feed.fetched);
+    let rejected_log = rejected.finish()?;
     summary.rejected_log = publish_log(&target, rejected_log, "_rejected")?;
-    let entries = tally(&mut summary, &todo, outcomes, &run_id);
     // Last: the manifest segment says this run's inputs are done.
-    let segment = write_segment(&lake.manifest_dir(), &run_id, &entries)?;
+    let segment = segment.publish()?;
     publish_log(&target, segment, "_manifest")?;
     finish_rates(&mut summary, started.elapsed());
     Ok(summary)
@@ -465,27 +496,27 @@ fn publish_log(
     )))
 }
 
-/// One job: takes files until there are none left, then writes out what it buffered.
-fn work(shared: &Shared, writer: PartWriter) -> Result<(usize, Vec<FileOutcome>), SinkError> {
+/// One job: takes files until there are none left, then writes out what it buffered; returns
+/// how many Parquet files it wrote.
+fn work(shared: &Shared, writer: PartWriter) -> Result<usize, SinkError> {
     let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
     let mut buf = FileBuffer::default();
-    let mut outcomes = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let Some((index, fetched)) = shared.feed.next() else {
             break;
         };
         let file = &shared.files[index];
-        let outcome = process_file(index, file, fetched, shared, &mut parts, &mut buf)?;
+        let outcome = process_file(file, fetched, shared, &mut parts, &mut buf)?;
         report_outcome(shared, file, &outcome);
         if shared.plan.strict && is_failure(&outcome) {
             shared.stop.store(true, Ordering::Relaxed);
         }
         shared.progress.inc(file.size);
-        outcomes.push(outcome);
+        shared.record(file, &outcome)?;
     }
     // Give the decompression buffer back before the final writes need memory.
     drop(buf);
-    Ok((parts.flush_all()?, outcomes))
+    parts.flush_all()
 }
 
 fn is_failure(outcome: &FileOutcome) -> bool {
@@ -497,7 +528,6 @@ fn is_failure(outcome: &FileOutcome) -> bool {
 }
 
 fn process_file(
-    index: usize,
     file: &SourceFile,
     fetched: Option<Fetched>,
     shared: &Shared,
@@ -505,7 +535,6 @@ fn process_file(
     buf: &mut FileBuffer,
 ) -> Result<FileOutcome, SinkError> {
     let mut outcome = FileOutcome {
-        file: index,
         status: Status::Ingested,
         counts: Counts::default(),
         first_rejection: None,
@@ -516,22 +545,22 @@ fn process_file(
         return Ok(outcome);
     }
     let cap = shared.plan.max_file_bytes;
-    let bytes = match (&file.origin, fetched) {
-        (Origin::Local(path), _) => match File::open(path) {
+    let bytes = match (file.origin, fetched) {
+        (Origin::Local, _) => match File::open(&file.name) {
             Ok(input) => read_decompressed(input, cap, buf),
             Err(error) => {
                 outcome.status = Status::Unreadable(FileError::Read(error.to_string()).to_string());
                 return Ok(outcome);
             }
         },
-        (Origin::S3 { .. }, Some(fetched)) => match &fetched.body {
+        (Origin::S3, Some(fetched)) => match &fetched.body {
             Ok(body) => read_decompressed(&body[..], cap, buf),
             Err(reason) => {
                 outcome.status = Status::Unreadable(FileError::Read(reason.clone()).to_string());
                 return Ok(outcome);
             }
         },
-        (Origin::S3 { .. }, None) => {
+        (Origin::S3, None) => {
             outcome.status = Status::Unreadable("not fetched".into());
             return Ok(outcome);
         }
@@ -543,6 +572,7 @@ fn process_file(
     outcome.counts.decompressed = buf.data().len() as u64;
     let mut records = RecordSink {
         file,
+        key_account: file.log_key().and_then(|key| key.account),
         shared,
         parts,
         last: None,
@@ -574,7 +604,7 @@ fn process_file(
 }
 
 fn skipped_by_path(file: &SourceFile) -> Option<&'static str> {
-    match file.key.as_ref().and_then(|k| k.folder) {
+    match file.log_key().and_then(|k| k.folder) {
         Some(TrailFolder::Digest) => Some("CloudTrail-Digest file"),
         Some(TrailFolder::Insight) => Some("CloudTrail-Insight file"),
         _ => None,
@@ -584,6 +614,8 @@ fn skipped_by_path(file: &SourceFile) -> Option<&'static str> {
 /// Takes the records of one file: row, scope, dedup, buffer.
 struct RecordSink<'s, 'a> {
     file: &'a SourceFile,
+    /// The account the file's path names (records without a valid recipient go there).
+    key_account: Option<String>,
     shared: &'a Shared<'a>,
     parts: &'s mut Partitions,
     /// The partition of the previous record and its keys: consecutive records nearly always
@@ -631,7 +663,7 @@ impl RecordSink<'_, '_> {
             return Ok(true);
         }
         let recipient = row.text(col::RECIPIENT_ACCOUNT_ID);
-        let key_account = self.file.key.as_ref().and_then(|k| k.account.as_deref());
+        let key_account = self.key_account.as_deref();
         let Some(date) = date_of(time) else {
             return Ok(true);
         };
@@ -691,17 +723,15 @@ fn report_outcome(shared: &Shared, file: &SourceFile, outcome: &FileOutcome) {
     }
 }
 
-/// Adds the outcomes to the summary; returns the manifest entries of the finished inputs.
-fn tally(
-    summary: &mut IngestSummary,
-    files: &[SourceFile],
-    mut outcomes: Vec<FileOutcome>,
-    run_id: &str,
-) -> Vec<ManifestEntry> {
-    outcomes.sort_by_key(|o| o.file);
-    let mut entries = Vec::new();
-    for outcome in outcomes {
-        let file = &files[outcome.file];
+impl Ledger {
+    /// Counts one input's outcome, and records it in the manifest when it is done for good.
+    fn record(
+        &mut self,
+        file: &SourceFile,
+        outcome: &FileOutcome,
+        run_id: &str,
+    ) -> Result<(), SinkError> {
+        let summary = &mut self.summary;
         let counts = outcome.counts;
         summary.records_read += counts.records;
         summary.records_written += counts.written;
@@ -743,18 +773,18 @@ fn tally(
         // its failure is about its content (an unreadable file is tried again next time).
         let finished =
             counts.outside_scope == 0 && !matches!(outcome.status, Status::Unreadable(_));
-        if finished && !outcome.cut_short {
-            entries.push(ManifestEntry {
-                source: file.name.clone(),
-                size: file.size,
-                modified: file.version.clone(),
-                status: status.to_owned(),
-                records: counts.records,
-                run: run_id.to_owned(),
-            });
+        if !finished || outcome.cut_short {
+            return Ok(());
         }
+        self.segment.add(&ManifestEntry {
+            source: file.name.clone(),
+            size: file.size,
+            modified: file.version.clone(),
+            status: status.to_owned(),
+            records: counts.records,
+            run: run_id.to_owned(),
+        })
     }
-    entries
 }
 
 fn finish_rates(summary: &mut IngestSummary, elapsed: Duration) {

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arrow::array::{Array, AsArray, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use super::partition::{PartitionKey, is_account_id};
 use super::remote::RemoteLake;
@@ -81,43 +81,67 @@ impl PartitionKeys {
 }
 
 /// A Bloom filter over this run's keys, in layers that double in size as keys arrive, so that
-/// it needs no size up front: about 2.5 bytes a key, and "maybe" for about 1 key in 10,000
-/// unseen.
-/// The keys are 128-bit hashes already, so the bit positions come from their two halves.
+/// it needs no size up front: 3 bytes a key, and "maybe" for about 1 key in 15,000
+/// unseen per layer. The filter is blocked: all of a key's bits are in one 64-byte block, so a lookup
+/// touches one cache line per layer (a classic filter's 14 scattered bits cost 14 cache misses
+/// a key once the filter outgrows the cache). The keys are 128-bit hashes already: 32 bits of
+/// the key pick the block and ten independent 9-bit slices of the other 96 pick the bits.
 #[derive(Default)]
 struct SeenFilter {
     layers: Vec<FilterLayer>,
 }
 
+/// 512 bits: one cache line.
+type FilterBlock = [u64; 8];
+
 struct FilterLayer {
-    bits: Vec<u64>,
+    blocks: Vec<FilterBlock>,
     capacity: usize,
     count: usize,
 }
 
-const FILTER_BITS_PER_KEY: usize = 20;
-const FILTER_HASHES: u64 = 14;
-const FILTER_FIRST_CAPACITY: usize = 1 << 20;
+const FILTER_BITS_PER_KEY: usize = 24;
+/// Keys in a shard's first layer (the filter is split in [`FILTER_SHARDS`] shards).
+const FILTER_FIRST_CAPACITY: usize = 1 << 17;
+/// Shards of the filter, each behind its own lock, so that workers rarely wait for each other;
+/// a key always goes to the same shard.
+const FILTER_SHARDS: usize = 8;
 
 impl FilterLayer {
     fn new(capacity: usize) -> Self {
+        let bits = capacity * FILTER_BITS_PER_KEY;
         FilterLayer {
-            bits: vec![0; capacity * FILTER_BITS_PER_KEY / 64],
+            blocks: vec![[0; 8]; bits.div_ceil(512)],
             capacity,
             count: 0,
         }
     }
 
+    fn block(&self, hash: u128) -> usize {
+        (u64::from(hash as u32) % self.blocks.len() as u64) as usize
+    }
+
     fn contains(&self, hash: u128) -> bool {
-        bit_positions(hash, (self.bits.len() * 64) as u64)
-            .all(|bit| self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        let block = &self.blocks[self.block(hash)];
+        block_bits(hash).all(|bit| block[bit / 64] & (1 << (bit % 64)) != 0)
+    }
+
+    fn add(&mut self, hash: u128) {
+        let index = self.block(hash);
+        let block = &mut self.blocks[index];
+        for bit in block_bits(hash) {
+            block[bit / 64] |= 1 << (bit % 64);
+        }
+        self.count += 1;
     }
 }
 
-/// The filter bits of a key in a layer of `size` bits (double hashing over the key's halves).
-fn bit_positions(hash: u128, size: u64) -> impl Iterator<Item = u64> {
-    let (low, high) = (hash as u64, (hash >> 64) as u64 | 1);
-    (0..FILTER_HASHES).map(move |i| low.wrapping_add(i.wrapping_mul(high)) % size)
+/// The ten bits of a key within its block: 9-bit slices of the key above its block bits.
+fn block_bits(hash: u128) -> impl Iterator<Item = usize> {
+    let (high, middle) = ((hash >> 64) as u64, (hash >> 32) as u32);
+    let from_high = (0..7).map(move |i| (high >> (9 * i)) as usize & 511);
+    let from_middle = (0..3).map(move |i| (middle >> (9 * i)) as usize & 511);
+    from_high.chain(from_middle)
 }
 
 impl SeenFilter {
@@ -135,11 +159,7 @@ impl SeenFilter {
             self.layers.push(FilterLayer::new(capacity));
         }
         if let Some(layer) = self.layers.last_mut() {
-            let size = (layer.bits.len() * 64) as u64;
-            for bit in bit_positions(hash, size) {
-                layer.bits[(bit / 64) as usize] |= 1 << (bit % 64);
-            }
-            layer.count += 1;
+            layer.add(hash);
         }
         false
     }
@@ -151,8 +171,8 @@ pub struct DedupIndex {
     /// For a lake on S3: where the partitions' existing keys are read from.
     remote: Option<Arc<RemoteLake>>,
     partitions: Mutex<HashMap<PartitionKey, Arc<PartitionKeys>>>,
-    /// Every key this run has offered, across partitions.
-    filter: Mutex<SeenFilter>,
+    /// Every key this run has offered, across partitions, in shards.
+    filter: Vec<Mutex<SeenFilter>>,
     budget_bytes: usize,
     resident_bytes: AtomicUsize,
     clock: AtomicU64,
@@ -174,7 +194,7 @@ impl DedupIndex {
             events_dir: events_dir.to_path_buf(),
             remote,
             partitions: Mutex::default(),
-            filter: Mutex::default(),
+            filter: (0..FILTER_SHARDS).map(|_| Mutex::default()).collect(),
             budget_bytes,
             resident_bytes: AtomicUsize::new(0),
             clock: AtomicU64::new(0),
@@ -243,7 +263,10 @@ impl DedupIndex {
     ) -> Result<bool, SinkError> {
         // Held through the check, so that two workers offering the same key to two partitions
         // cannot both find it absent.
-        let mut filter = self.filter.lock().unwrap_or_else(PoisonError::into_inner);
+        let shard = (hash >> 59) as usize % FILTER_SHARDS; // bits no filter bit comes from
+        let mut filter = self.filter[shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !filter.insert(hash) {
             return Ok(false);
         }
@@ -489,6 +512,21 @@ fn read_spill(path: &Path, count: usize) -> Result<KeySet, SinkError> {
 
 /// 128 bits of XXH3 over the key: collisions are out of reach at any realistic lake size.
 fn key_hash(event_id: &str, recipient: Option<&str>) -> u128 {
+    // One call over the key laid out on the stack (the same bytes the streaming hasher would
+    // see, so the same hash): a streaming hasher's setup costs more than hashing a short key.
+    let mut bytes = [0u8; 96];
+    let id = event_id.as_bytes();
+    let (separator, account) = match recipient {
+        Some(account) => (0u8, account.as_bytes()),
+        None => (1u8, &[][..]),
+    };
+    let length = id.len() + 1 + account.len();
+    if length <= bytes.len() {
+        bytes[..id.len()].copy_from_slice(id);
+        bytes[id.len()] = separator;
+        bytes[id.len() + 1..length].copy_from_slice(account);
+        return xxh3_128(&bytes[..length]);
+    }
     let mut hasher = Xxh3::new();
     hasher.update(event_id.as_bytes());
     match recipient {
@@ -614,17 +652,41 @@ mod tests {
     }
 
     #[test]
+    fn key_hashes_are_the_hashes_of_the_key_bytes() {
+        let streamed = |id: &str, recipient: Option<&str>| {
+            let mut hasher = Xxh3::new();
+            hasher.update(id.as_bytes());
+            match recipient {
+                Some(account) => {
+                    hasher.update(&[0]);
+                    hasher.update(account.as_bytes());
+                }
+                None => hasher.update(&[1]),
+            }
+            hasher.digest128()
+        };
+        let long = "x".repeat(200);
+        for id in ["e1", "", long.as_str()] {
+            for recipient in [None, Some("111122223333"), Some("")] {
+                assert_eq!(key_hash(id, recipient), streamed(id, recipient));
+            }
+        }
+        assert_ne!(key_hash("e1", None), key_hash("e1", Some("")));
+    }
+
+    #[test]
     fn the_filter_grows_and_forgets_nothing() {
         let mut filter = SeenFilter::default();
         let keys: Vec<u128> = (0..3_000_000u64)
             .map(|n| key_hash(&format!("k{n}"), None))
             .collect();
         let maybes = keys.iter().filter(|&&key| filter.insert(key)).count();
-        assert!(maybes < 500, "{maybes} false maybes in 3M new keys");
+        assert!(maybes < 1000, "{maybes} false maybes in 3M new keys");
         assert!(
             keys.iter().all(|&key| filter.insert(key)),
             "every key is remembered"
         );
-        assert_eq!(filter.layers.len(), 2);
+        // 128Ki, 256Ki, ... 2Mi keys: the first four hold 2Mi - 128Ki keys, the fifth the rest.
+        assert_eq!(filter.layers.len(), 5);
     }
 }

@@ -110,18 +110,6 @@ fn is_temporary(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
 }
 
-/// Writes `contents` under `dir/name` so that readers see all of it or nothing: a hidden temporary
-/// file, synced, then renamed into place, then the folder synced.
-pub fn publish(
-    dir: &Path,
-    name: &str,
-    write: impl FnOnce(&mut File) -> Result<(), SinkError>,
-) -> Result<PathBuf, SinkError> {
-    let (mut file, temporary) = create_temporary(dir, name)?;
-    write(&mut file)?;
-    commit(file, &temporary, dir, name)
-}
-
 /// The hidden temporary file that becomes `dir/name` at [`commit`].
 pub fn create_temporary(dir: &Path, name: &str) -> Result<(File, PathBuf), SinkError> {
     let temporary = dir.join(temporary_name(name));

@@ -3,12 +3,13 @@
 //! and the next run reads its inputs again (dedup drops what had been written).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::lake::publish;
+use super::lake::{commit, create_temporary};
 use crate::error::SinkError;
 
 /// One input that needs no reading again while its size and modification time stay the same.
@@ -87,30 +88,61 @@ impl Manifest {
     }
 }
 
-/// Publishes this run's segment (nothing when there is nothing to record); returns its path.
-pub fn write_segment(
-    dir: &Path,
-    run_id: &str,
-    entries: &[ManifestEntry],
-) -> Result<Option<PathBuf>, SinkError> {
-    if entries.is_empty() {
-        return Ok(None);
+/// This run's segment: entries are written as inputs finish, to a hidden temporary file (so a
+/// run holds nothing per input once it is done), and the segment is published at the end, after
+/// all of the run's data files are. A run that dies leaves only the temporary file, which the
+/// next run removes.
+pub struct SegmentWriter {
+    dir: PathBuf,
+    name: String,
+    temporary: PathBuf,
+    out: BufWriter<File>,
+    entries: u64,
+}
+
+impl SegmentWriter {
+    pub fn create(dir: &Path, run_id: &str) -> Result<SegmentWriter, SinkError> {
+        let name = format!("run-{run_id}.jsonl");
+        let (file, temporary) = create_temporary(dir, &name)?;
+        Ok(SegmentWriter {
+            dir: dir.to_path_buf(),
+            name,
+            temporary,
+            out: BufWriter::new(file),
+            entries: 0,
+        })
     }
-    let name = format!("run-{run_id}.jsonl");
-    let path = publish(dir, &name, |file| {
-        let mut out = std::io::BufWriter::new(file);
-        for entry in entries {
-            let line = serde_json::to_string(entry).map_err(|e| SinkError::Manifest {
-                path: dir.join(&name),
-                line: 0,
-                reason: e.to_string(),
-            })?;
-            writeln!(out, "{line}").map_err(SinkError::io("writing", dir.join(&name)))?;
+
+    pub fn add(&mut self, entry: &ManifestEntry) -> Result<(), SinkError> {
+        let manifest_error = |reason: String| SinkError::Manifest {
+            path: self.temporary.clone(),
+            line: 0,
+            reason,
+        };
+        serde_json::to_writer(&mut self.out, entry).map_err(|e| manifest_error(e.to_string()))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(SinkError::io("writing", &self.temporary))?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Makes the segment durable and visible; returns its path, or None (and leaves nothing
+    /// behind) when there was nothing to record.
+    pub fn publish(self) -> Result<Option<PathBuf>, SinkError> {
+        let file = self.out.into_inner().map_err(|error| SinkError::Io {
+            op: "writing",
+            path: self.temporary.clone(),
+            source: error.into_error(),
+        })?;
+        if self.entries == 0 {
+            drop(file);
+            std::fs::remove_file(&self.temporary)
+                .map_err(SinkError::io("removing", &self.temporary))?;
+            return Ok(None);
         }
-        out.flush()
-            .map_err(SinkError::io("writing", dir.join(&name)))
-    })?;
-    Ok(Some(path))
+        commit(file, &self.temporary, &self.dir, &self.name).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -128,9 +160,18 @@ mod tests {
             records: 3,
             run: run.into(),
         };
-        write_segment(dir.path(), "20240101T000000Z-1", &[entry("1", 10)]).unwrap();
-        write_segment(dir.path(), "20240102T000000Z-1", &[entry("2", 20)]).unwrap();
-        write_segment(dir.path(), "20240103T000000Z-1", &[]).unwrap();
+        let write_segment = |run_id, entries: &[ManifestEntry]| {
+            let mut segment = SegmentWriter::create(dir.path(), run_id).unwrap();
+            for entry in entries {
+                segment.add(entry).unwrap();
+            }
+            segment.publish().unwrap()
+        };
+        assert!(write_segment("20240101T000000Z-1", &[entry("1", 10)]).is_some());
+        assert!(write_segment("20240102T000000Z-1", &[entry("2", 20)]).is_some());
+        assert_eq!(write_segment("20240103T000000Z-1", &[]), None);
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 2, "an empty segment leaves nothing behind");
         let manifest = Manifest::load(dir.path()).unwrap();
         assert_eq!(manifest.len(), 1);
         assert!(manifest.is_done("/logs/a.json.gz", 20, "1"));

@@ -64,8 +64,7 @@ fn source_file(path: &Path) -> std::io::Result<SourceFile> {
         .map_or(0, |since| since.as_nanos() as i64);
     let name = absolute.to_string_lossy().into_owned();
     Ok(SourceFile {
-        key: key::parse(&name),
-        origin: Origin::Local(path.to_path_buf()),
+        origin: Origin::Local,
         name,
         size: metadata.len(),
         version: modified.to_string(),

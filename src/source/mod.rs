@@ -5,16 +5,17 @@ pub mod key;
 pub mod local;
 pub mod s3;
 
-use std::path::PathBuf;
-
-/// Where an input lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an input lives; its [`SourceFile::name`] says where exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    Local(PathBuf),
-    S3 { bucket: String, key: String },
+    /// A file on disk; its name is its absolute path.
+    Local,
+    /// An object; its name is `s3://bucket/key`.
+    S3,
 }
 
-/// One input file, as discovered (nothing read from it yet).
+/// One input file, as discovered (nothing read from it yet). A run holds one of these for every
+/// input until the end, so it holds nothing that can be derived from its name.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub origin: Origin,
@@ -25,8 +26,21 @@ pub struct SourceFile {
     /// What changes when the content does, for the manifest: the modification time in
     /// nanoseconds since the epoch for a file, the ETag for an object.
     pub version: String,
-    /// What the CloudTrail layout says about the file, when its path follows it.
-    pub key: Option<key::LogKey>,
+}
+
+impl SourceFile {
+    /// What the CloudTrail layout says about the file, when its path or key follows it.
+    pub fn log_key(&self) -> Option<key::LogKey> {
+        key::parse(&self.name)
+    }
+
+    /// The bucket and key of an object.
+    pub fn s3_object(&self) -> Option<(&str, &str)> {
+        match self.origin {
+            Origin::S3 => self.name.strip_prefix("s3://")?.split_once('/'),
+            Origin::Local => None,
+        }
+    }
 }
 
 /// What a walk or a listing found.

@@ -139,11 +139,7 @@ async fn list_folder(client: &Client, bucket: &str, folder: &str) -> Result<List
             }
             let url = format!("s3://{bucket}/{key}");
             listing.objects.push(SourceFile {
-                key: key::parse(key),
-                origin: Origin::S3 {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                },
+                origin: Origin::S3,
                 name: url,
                 size: object.size().map_or(0, |s| u64::try_from(s).unwrap_or(0)),
                 version: object

@@ -36,10 +36,9 @@ fn a_killed_run_is_finished_by_the_next_without_duplicates() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run was killed before it finished");
-    let manifest = std::fs::read_dir(lake.path().join("_manifest"))
-        .unwrap()
-        .count();
-    assert_eq!(manifest, 0, "a killed run records nothing as done");
+    let (published, unfinished) = manifest_files(lake.path());
+    assert_eq!(published, 0, "a killed run records nothing as done");
+    assert_eq!(unfinished, 1, "only its unfinished (hidden) segment");
 
     // Readable as it is: every published file is complete.
     let before = lake_keys(lake.path());
@@ -56,4 +55,19 @@ fn a_killed_run_is_finished_by_the_next_without_duplicates() {
         count(&run, "duplicates_dropped") >= before.len() as u64,
         "the first run's rows were recognised"
     );
+    assert_eq!(
+        manifest_files(lake.path()),
+        (1, 0),
+        "the next run published its segment and removed the killed run's"
+    );
+}
+
+/// The manifest's segment files: (published, unfinished temporary ones).
+fn manifest_files(lake: &std::path::Path) -> (usize, usize) {
+    let names: Vec<String> = std::fs::read_dir(lake.join("_manifest"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let unfinished = names.iter().filter(|name| name.starts_with('.')).count();
+    (names.len() - unfinished, unfinished)
 }
