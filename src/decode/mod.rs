@@ -6,6 +6,7 @@
 //! reaches them, so when a file is damaged the records before the damage are kept.
 
 pub mod identity;
+pub mod inflate;
 pub mod lenient;
 pub mod record;
 pub mod sts;
@@ -19,6 +20,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 
 use crate::error::FileError;
+use inflate::Inflater;
 use lenient::CowStr;
 use record::RecordFields;
 
@@ -43,10 +45,13 @@ pub struct FileBytes {
 
 /// A reusable buffer for one file's decompressed bytes. Its memory stays initialised from one
 /// file to the next: `read_to_end` would zero the spare room again for every file.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FileBuffer {
     bytes: Vec<u8>,
     len: usize,
+    /// A gzip file's compressed bytes, read whole to inflate in one call.
+    compressed: Vec<u8>,
+    inflater: Option<Inflater>,
 }
 
 impl FileBuffer {
@@ -56,11 +61,14 @@ impl FileBuffer {
     }
 }
 
+/// Gzip files up to this size are read whole and inflated in one call; larger ones stream.
+const WHOLE_GZIP_BYTES: u64 = 64 << 20;
+
 /// Reads a whole file into `buf`, gunzipping when it starts with the gzip magic. At most `cap`
 /// bytes are kept; a file that decompresses to more is cut there and flagged.
 pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut FileBuffer) -> FileBytes {
     buf.len = 0;
-    let mut reader = BufReader::with_capacity(256 * 1024, input);
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
     let compressed = match reader.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
         Err(error) => {
@@ -73,9 +81,9 @@ pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut FileBuffer) -> Fi
     // One byte past the cap tells a file that is too large from one that fits exactly.
     let limit = usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1);
     let result = if compressed {
-        fill(MultiGzDecoder::new(reader), limit, buf)
+        gunzip(reader, limit, buf)
     } else {
-        fill(reader, limit, buf)
+        fill(reader, limit, &mut buf.bytes, &mut buf.len)
     };
     let damage = match result {
         Err(error) if compressed => Some(FileError::Gzip {
@@ -92,17 +100,47 @@ pub fn read_decompressed(input: impl Read, cap: u64, buf: &mut FileBuffer) -> Fi
     FileBytes { compressed, damage }
 }
 
+/// Inflates a gzip file: whole with libdeflate when it is small enough and sound; otherwise (a
+/// large file, damage, content over the cap) streaming, which keeps what precedes the damage
+/// and reports it.
+fn gunzip(mut reader: impl BufRead, limit: usize, buf: &mut FileBuffer) -> std::io::Result<()> {
+    buf.compressed.clear();
+    (&mut reader)
+        .take(WHOLE_GZIP_BYTES + 1)
+        .read_to_end(&mut buf.compressed)?;
+    let whole = buf.compressed.len() as u64 <= WHOLE_GZIP_BYTES;
+    if whole && buf.inflater.is_none() {
+        buf.inflater = Inflater::new();
+    }
+    let inflated = match &mut buf.inflater {
+        Some(inflater) if whole => inflater.gzip(&buf.compressed, &mut buf.bytes, limit),
+        _ => None,
+    };
+    if let Some(written) = inflated {
+        buf.len = written;
+        return Ok(());
+    }
+    let stream = MultiGzDecoder::new(BufReader::new((&buf.compressed[..]).chain(reader)));
+    fill(stream, limit, &mut buf.bytes, &mut buf.len)
+}
+
 /// Reads until the end or `limit` bytes, growing the buffer (by doubling) as needed.
-fn fill(mut reader: impl Read, limit: usize, buf: &mut FileBuffer) -> std::io::Result<()> {
-    while buf.len < limit {
-        if buf.len == buf.bytes.len() {
-            let grown = (buf.bytes.len() * 2).clamp(64 * 1024, limit);
-            buf.bytes.resize(grown, 0);
+fn fill(
+    mut reader: impl Read,
+    limit: usize,
+    bytes: &mut Vec<u8>,
+    len: &mut usize,
+) -> std::io::Result<()> {
+    *len = 0;
+    while *len < limit {
+        if *len == bytes.len() {
+            let grown = (bytes.len() * 2).clamp(64 * 1024, limit);
+            bytes.resize(grown, 0);
         }
-        let end = buf.bytes.len().min(limit);
-        match reader.read(&mut buf.bytes[buf.len..end]) {
+        let end = bytes.len().min(limit);
+        match reader.read(&mut bytes[*len..end]) {
             Ok(0) => return Ok(()),
-            Ok(read) => buf.len += read,
+            Ok(read) => *len += read,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }

@@ -154,7 +154,8 @@ pub fn to_row<'a>(
 ) -> Result<Row<'a>, Rejection> {
     check_limits(record, limits)?;
     let mut row = Row::default();
-    let mut unmapped: Vec<(&str, &RawValue)> = Vec::new();
+    // Nearly every record has a null payload or two to keep here.
+    let mut unmapped: Vec<(&str, &RawValue)> = Vec::with_capacity(4);
     for (key, raw) in &record.fields {
         match column_of(key) {
             Some((column, kind)) => store(key, raw, column, kind, &mut row, &mut unmapped),
@@ -169,8 +170,7 @@ pub fn to_row<'a>(
         let identity = record.get("userIdentity").map_or("null", RawValue::get);
         flatten_into(identity, &mut row);
     }
-    protect_session_token(&mut row);
-    derive_sts(&mut row);
+    protect_and_derive_sts(&mut row);
     if !unmapped.is_empty() {
         row.set(col::UNMAPPED, Cell::Text(Cow::Owned(object_text(unmapped))));
     }
@@ -186,10 +186,13 @@ fn check_limits(record: &RecordFields, limits: &RecordLimits) -> Result<(), Reje
             limits.max_record_bytes
         )));
     }
+    // Only objects and arrays nest, and only when they hold more brackets than the limit.
+    let may_nest = |raw: &str| raw.len() > limits.max_depth && raw.starts_with(['{', '[']);
     let too_deep = record
         .fields
         .iter()
-        .any(|(_, raw)| nests_deeper_than(raw.get(), limits.max_depth));
+        .map(|(_, raw)| raw.get())
+        .any(|raw| may_nest(raw) && nests_deeper_than(raw, limits.max_depth));
     if too_deep {
         return Err(Rejection(format!(
             "record nests deeper than {} levels",
@@ -345,25 +348,88 @@ fn resolve_event_time<'a>(
 
 /// Replaces `responseElements.credentials.sessionToken` by its fingerprint: a live secret never
 /// reaches the lake, and the fingerprint still lets two records be matched on the same token.
-fn protect_session_token(row: &mut Row) {
+/// Replaces `responseElements.credentials.sessionToken` (a live secret) by its fingerprint, and
+/// fills the STS columns of a credential-issuing call. The response is parsed once for both.
+fn protect_and_derive_sts(row: &mut Row) {
+    let credential_call =
+        is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME));
+    let has_token = row
+        .text(col::RESPONSE_ELEMENTS)
+        .is_some_and(|text| text.contains("sessionToken"));
+    if !credential_call && !has_token {
+        return;
+    }
+    let response: Option<serde_json::Value> = row
+        .text(col::RESPONSE_ELEMENTS)
+        .and_then(|text| serde_json::from_str(text).ok());
+    if has_token && let Some(response) = &response {
+        protect_session_token(row, response);
+    }
+    if credential_call {
+        derive_sts(row, response.as_ref());
+    }
+}
+
+/// Where the token is, to replace it in place: the rest of the text stays exactly as AWS wrote
+/// it (same key order, same spacing), and nothing is serialized again.
+#[derive(serde::Deserialize)]
+struct WithCredentials<'a> {
+    #[serde(borrow)]
+    credentials: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct Credentials<'a> {
+    #[serde(borrow, rename = "sessionToken")]
+    session_token: Option<&'a RawValue>,
+}
+
+fn protect_session_token(row: &mut Row, response: &serde_json::Value) {
+    let Some(secret) = response
+        .get("credentials")
+        .and_then(|c| c.get("sessionToken"))
+        .and_then(serde_json::Value::as_str)
+    else {
+        return;
+    };
+    let fingerprint = token_fingerprint(secret);
     let Some(text) = row.text(col::RESPONSE_ELEMENTS) else {
         return;
     };
-    if !text.contains("sessionToken") {
-        return;
-    }
-    let Ok(mut response) = serde_json::from_str::<serde_json::Value>(text) else {
-        return;
-    };
-    let token = response
-        .get_mut("credentials")
-        .and_then(|c| c.get_mut("sessionToken"));
-    let Some(token) = token else { return };
-    let Some(secret) = token.as_str() else { return };
-    let fingerprint = token_fingerprint(secret);
-    *token = serde_json::Value::String(fingerprint.clone());
-    row.set(col::SESSION_TOKEN_SHA256, Cell::text(fingerprint));
-    row.set(col::RESPONSE_ELEMENTS, Cell::text(response.to_string()));
+    let protected = splice_token(text, &fingerprint).unwrap_or_else(|| {
+        // Duplicate keys or other oddities: rewrite the parsed response instead (the parser
+        // kept the last of duplicate keys, which is the token it found).
+        let mut response = response.clone();
+        if let Some(token) = response
+            .get_mut("credentials")
+            .and_then(|c| c.get_mut("sessionToken"))
+        {
+            *token = serde_json::Value::String(fingerprint.clone());
+        }
+        response.to_string()
+    });
+    row.set(col::SESSION_TOKEN_SHA256, Cell::text(fingerprint.clone()));
+    row.set(col::RESPONSE_ELEMENTS, Cell::text(protected));
+}
+
+/// `text` with the session token's JSON string replaced by the fingerprint; None when the token
+/// cannot be located unambiguously.
+fn splice_token(text: &str, fingerprint: &str) -> Option<String> {
+    let outer: WithCredentials = serde_json::from_str(text).ok()?;
+    let credentials = outer.credentials?.get();
+    let inner: Credentials = serde_json::from_str(credentials).ok()?;
+    let token = inner.session_token?.get();
+    json_string(token)?; // a string, as the parsed response said
+    // Both slices borrow from `text`: their positions in it are where the token is.
+    let start = token.as_ptr() as usize - text.as_ptr() as usize;
+    let end = start + token.len();
+    let mut out = String::with_capacity(text.len() - token.len() + fingerprint.len() + 2);
+    out.push_str(&text[..start]);
+    out.push('"');
+    out.push_str(fingerprint);
+    out.push('"');
+    out.push_str(&text[end..]);
+    Some(out)
 }
 
 /// `sha256:` and the first 16 hex digits of the token's SHA-256.
@@ -379,24 +445,16 @@ pub fn token_fingerprint(token: &str) -> String {
     fingerprint
 }
 
-fn derive_sts(row: &mut Row) {
-    if !is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME)) {
-        return;
-    }
-    let parse = |column: usize| {
-        row.text(column)
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-    };
-    let (request, response) = (
-        parse(col::REQUEST_PARAMETERS),
-        parse(col::RESPONSE_ELEMENTS),
-    );
+fn derive_sts(row: &mut Row, response: Option<&serde_json::Value>) {
+    let request: Option<serde_json::Value> = row
+        .text(col::REQUEST_PARAMETERS)
+        .and_then(|text| serde_json::from_str(text).ok());
     let event_name = row.text(col::EVENT_NAME).unwrap_or_default().to_owned();
     let error_message = row.text(col::ERROR_MESSAGE).map(str::to_owned);
     let call = StsCall {
         event_name: &event_name,
         request: request.as_ref(),
-        response: response.as_ref(),
+        response,
         error_message: error_message.as_deref(),
     };
     let mut derived = Row::default();
@@ -420,17 +478,31 @@ fn owned(cell: Cell) -> Cell<'static> {
 
 /// `{"key":raw,...}` from raw values, without re-parsing them.
 pub fn object_text<'a>(fields: impl IntoIterator<Item = (&'a str, &'a RawValue)>) -> String {
-    let mut out = String::from("{");
+    let mut out = String::with_capacity(64);
+    out.push('{');
     for (index, (key, raw)) in fields.into_iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::Value::from(key).to_string());
+        push_json_string(&mut out, key);
         out.push(':');
         out.push_str(raw.get());
     }
     out.push('}');
     out
+}
+
+/// Appends `text` as a JSON string. Keys nearly never need escaping: those are copied as they
+/// are, the others go through serde_json.
+fn push_json_string(out: &mut String, text: &str) {
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
 }
 
 #[cfg(test)]
@@ -529,5 +601,52 @@ mod tests {
         );
         assert!(!row.text(col::RESPONSE_ELEMENTS).unwrap().contains("SECRET"));
         assert_eq!(row.text(col::ISSUED_ACCESS_KEY_ID), Some("ASIA1"));
+    }
+
+    #[test]
+    fn the_token_is_replaced_in_place_and_everything_else_is_kept_as_written() {
+        let fingerprint = token_fingerprint("SE/CRET");
+        let text = r#"{"z": 1, "credentials": {"sessionToken": "SE\/CRET", "a": [1]}, "b": "x"}"#;
+        let response: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut row = Row::default();
+        row.set(col::RESPONSE_ELEMENTS, Cell::text(text));
+        protect_session_token(&mut row, &response);
+        assert_eq!(
+            row.text(col::RESPONSE_ELEMENTS).unwrap(),
+            format!(
+                r#"{{"z": 1, "credentials": {{"sessionToken": "{fingerprint}", "a": [1]}}, "b": "x"}}"#
+            )
+        );
+        assert_eq!(
+            row.text(col::SESSION_TOKEN_SHA256),
+            Some(fingerprint.as_str())
+        );
+
+        // Duplicate keys: the parsed response (last key wins) is written instead, token gone.
+        let text =
+            r#"{"credentials":{"sessionToken":"OLD"},"credentials":{"sessionToken":"SECRET"}}"#;
+        let response: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut row = Row::default();
+        row.set(col::RESPONSE_ELEMENTS, Cell::text(text));
+        protect_session_token(&mut row, &response);
+        let protected = row.text(col::RESPONSE_ELEMENTS).unwrap();
+        assert!(
+            !protected.contains("SECRET") && !protected.contains("OLD"),
+            "{protected}"
+        );
+        assert_eq!(
+            row.text(col::SESSION_TOKEN_SHA256),
+            Some(token_fingerprint("SECRET").as_str())
+        );
+    }
+
+    #[test]
+    fn object_text_escapes_keys_like_serde_json() {
+        let raw: &RawValue = serde_json::from_str("null").unwrap();
+        for key in ["plain", "quo\"te", "back\\slash", "tab\t", "ünï", ""] {
+            let text = object_text([(key, raw)]);
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, serde_json::json!({ key: null }), "{text}");
+        }
     }
 }

@@ -37,9 +37,14 @@ const UNIQUE_COLUMNS: [usize; 6] = [
     col::SESSION_TOKEN_SHA256,
 ];
 
-/// Free-form text and JSON: nobody filters on their min/max, and computing page statistics
-/// over kilobyte-long values costs a string comparison per row.
-const NO_STATISTICS_COLUMNS: [usize; 11] = [
+/// Free-form text and JSON, and the unique identifiers: nobody filters on their min/max (the
+/// range of random IDs in a row group is nearly everything), and page statistics cost a string
+/// comparison per row.
+const NO_STATISTICS_COLUMNS: [usize; 15] = [
+    col::EVENT_ID,
+    col::REQUEST_ID,
+    col::SHARED_EVENT_ID,
+    col::SESSION_TOKEN_SHA256,
     col::ERROR_MESSAGE,
     col::USER_AGENT,
     col::USER_IDENTITY,
