@@ -388,9 +388,10 @@ pub struct IngestArgs {
     #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_size)]
     pub buffer_size: u64,
 
-    /// Memory for the keys that catch duplicates; past it, the keys of partitions no job is
-    /// writing are spilled to a folder in the lake and read back if needed (suffixes K, M, G)
-    #[arg(long, default_value = "64M", value_name = "BYTES", value_parser = parse_size)]
+    /// Memory for the keys that catch duplicates; past it, the least recently used hours of
+    /// keys are spilled to a temporary file next to the lake and read back if needed
+    /// (suffixes K, M, G)
+    #[arg(long, default_value = "16M", value_name = "BYTES", value_parser = parse_size)]
     pub dedup_memory: u64,
 
     /// No progress bar (it is never shown when stderr is not a terminal)

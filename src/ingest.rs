@@ -679,7 +679,11 @@ impl RecordSink<'_, '_> {
             return Ok(true); // set just above
         };
         let event_id = row.text(col::EVENT_ID).unwrap_or_default();
-        if !self.shared.index.insert_key(keys, event_id, recipient)? {
+        if !self
+            .shared
+            .index
+            .insert_key(keys, event_id, recipient, time)?
+        {
             self.counts.duplicates += 1;
             return Ok(true);
         }

@@ -137,7 +137,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         max_file_size: 1 << 30,
         max_record_size: 1 << 20,
         buffer_size: 64 << 20,
-        dedup_memory: 64 << 20,
+        dedup_memory: 16 << 20,
         quiet: args.quiet,
         derive: false,
         concurrency: 32,

@@ -2,30 +2,34 @@
 //! cross-account call is logged once in each account (those copies differ in recipient, so
 //! both are kept).
 //!
-//! Keys (a 128-bit hash, 16 bytes) are kept per lake partition (account, date): a re-delivered
-//! event has the same eventTime and recipient, so every copy of it lands in the same partition.
-//! The first time a run touches a partition, the keys of its existing Parquet files are loaded;
-//! this is also what makes a killed run safe to repeat.
+//! Keys (a 128-bit hash, 16 bytes) are kept per lake partition (account, date), in one slot
+//! per hour of eventTime: a re-delivered event has the same eventTime and recipient, so every
+//! copy of it meets the others in the same slot. The first time a run touches a partition, the
+//! keys of its existing Parquet files are loaded; this is also what makes a killed run safe to
+//! repeat.
 //!
-//! Copies of one key that land in two partitions (a hand-edited copy with another eventTime
-//! date, a record without a valid recipient read from two accounts' files) are caught within a
-//! run by a Bloom filter over all of the run's keys, checked exactly against the other
-//! partitions on a "maybe".
+//! Copies of one key that land in two slots (a hand-edited copy with another eventTime, a
+//! record without a valid recipient read from two accounts' files) are caught within a run by
+//! a Bloom filter over all of the run's keys, checked exactly against the other slots on a
+//! "maybe".
 //!
-//! Memory is bounded: when the partitions' key sets outgrow the budget, the least recently used
-//! ones that no worker holds are written to a spill file on disk and read back if touched again.
-//! Ingest visits files grouped by account and day, so a partition is usually finished by the time
-//! it is spilled; the resident set is the budget, or the largest single partition if bigger.
+//! Memory is bounded: when the slots outgrow the budget, the least recently used ones are
+//! written, sorted, to a spill file, searched there on a "maybe" (one page read) and read back
+//! if a record for their hour arrives again. Ingest visits files account by account and day by
+//! day in delivery order, so a run works on the last hour or two of a partition at a time, and
+//! the resident keys stay within the budget however busy a day is (with whole partitions as
+//! the unit, a busy account's day alone held 50 MB of keys at the 4M-event benchmark).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
@@ -36,48 +40,67 @@ use crate::error::SinkError;
 
 type KeySet = HashSet<u128, BuildHasherDefault<PrehashedKey>>;
 
-/// Bytes a key set costs per slot of capacity: the key, a control byte, and the slack of a
+/// Bytes a key set costs per key of capacity: the key, a control byte, and the slack of a
 /// table that is at most 7/8 full.
-const BYTES_PER_SLOT: usize = 20;
+const BYTES_PER_KEY: usize = 20;
 
-/// The keys of one partition, wherever they are at the moment.
-enum Keys {
-    /// The lake's existing keys have not been read yet.
-    NotLoaded,
-    Resident(KeySet),
-    /// Written to `path` (16 bytes a key) to make room.
-    Spilled {
-        path: PathBuf,
-        count: usize,
-    },
+/// Slots of a partition: one per hour of the day.
+const SLOTS: usize = 24;
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// The slot of an event time (microseconds since the epoch): its hour of the day, UTC.
+fn slot_of(event_time: i64) -> usize {
+    (event_time.rem_euclid(24 * MICROS_PER_HOUR) / MICROS_PER_HOUR) as usize
 }
 
-/// One partition's keys. Workers hold an `Arc` of the partition they are writing to, which is
-/// what keeps it from being spilled under them.
-pub struct PartitionKeys {
-    partition: PartitionKey,
+/// Keys per page of a spilled slot (4 KiB): a lookup reads one page.
+const KEYS_PER_PAGE: usize = 256;
+
+/// The keys of one slot, wherever they are at the moment.
+enum Keys {
+    Resident(KeySet),
+    Spilled(SpilledKeys),
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Resident(KeySet::default())
+    }
+}
+
+/// A slot's keys in the spill file: `count` keys in ascending order from `offset`, 16 bytes
+/// each, and the first key of every page in memory.
+struct SpilledKeys {
+    offset: u64,
+    count: usize,
+    page_firsts: Vec<u128>,
+}
+
+/// One hour of a partition's keys.
+#[derive(Default)]
+struct KeySlot {
     keys: Mutex<Keys>,
     resident_bytes: AtomicUsize,
     last_used: AtomicU64,
 }
 
-impl PartitionKeys {
+impl KeySlot {
     fn lock(&self) -> MutexGuard<'_, Keys> {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// Whether the partition holds the key, wherever its keys are.
-    fn contains(&self, hash: u128) -> Result<bool, SinkError> {
-        match &*self.lock() {
-            Keys::NotLoaded => Ok(false),
-            Keys::Resident(set) => Ok(set.contains(&hash)),
-            Keys::Spilled { path, .. } => {
-                let bytes = std::fs::read(path).map_err(SinkError::io("reading", path))?;
-                let wanted = hash.to_le_bytes();
-                Ok(bytes.chunks_exact(16).any(|key| key == wanted))
-            }
-        }
-    }
+/// One partition's keys. Workers hold an `Arc` of the partition they are writing to, which
+/// keeps the slot they write to from being spilled under them.
+pub struct PartitionKeys {
+    partition: PartitionKey,
+    /// Set once the lake's existing keys of the partition are in the slots.
+    loaded: AtomicBool,
+    loading: Mutex<()>,
+    /// The slot the partition's last key went to.
+    current: AtomicUsize,
+    slots: [KeySlot; SLOTS],
 }
 
 /// A Bloom filter over this run's keys, in layers that double in size as keys arrive, so that
@@ -176,14 +199,12 @@ pub struct DedupIndex {
     budget_bytes: usize,
     resident_bytes: AtomicUsize,
     clock: AtomicU64,
-    /// Where spill files go (created on first use, removed at the end of the run).
-    spill_parent: PathBuf,
-    spill_dir: Mutex<Option<tempfile::TempDir>>,
+    spill: SpillFile,
     spills: AtomicUsize,
 }
 
 impl DedupIndex {
-    /// `spill_parent` is a folder on the lake's disk for spill files.
+    /// `spill_parent` is a folder on the lake's disk for the spill file.
     pub fn new(
         events_dir: &Path,
         remote: Option<Arc<RemoteLake>>,
@@ -198,13 +219,12 @@ impl DedupIndex {
             budget_bytes,
             resident_bytes: AtomicUsize::new(0),
             clock: AtomicU64::new(0),
-            spill_parent: spill_parent.to_path_buf(),
-            spill_dir: Mutex::default(),
+            spill: SpillFile::new(spill_parent),
             spills: AtomicUsize::new(0),
         }
     }
 
-    /// The partition's key set, to pass to [`DedupIndex::insert_key`]; hold it while writing
+    /// The partition's keys, to pass to [`DedupIndex::insert_key`]; hold them while writing
     /// to that partition.
     pub fn partition(&self, partition: &PartitionKey) -> Arc<PartitionKeys> {
         let mut partitions = self
@@ -216,52 +236,60 @@ impl DedupIndex {
             .or_insert_with(|| {
                 Arc::new(PartitionKeys {
                     partition: partition.clone(),
-                    keys: Mutex::new(Keys::NotLoaded),
-                    resident_bytes: AtomicUsize::new(0),
-                    last_used: AtomicU64::new(0),
+                    loaded: AtomicBool::new(false),
+                    loading: Mutex::new(()),
+                    current: AtomicUsize::new(usize::MAX),
+                    slots: Default::default(),
                 })
             })
             .clone()
     }
 
     /// True the first time a key is offered (the row is new), false for a duplicate.
+    /// `event_time` is the record's, in microseconds since the epoch.
     pub fn insert_key(
         &self,
         part: &Arc<PartitionKeys>,
         event_id: &str,
         recipient: Option<&str>,
+        event_time: i64,
     ) -> Result<bool, SinkError> {
+        self.load_once(part)?;
         let hash = key_hash(event_id, recipient);
+        let hour = slot_of(event_time);
+        let slot = &part.slots[hour];
+        part.current.store(hour, Ordering::Relaxed);
         let (inserted, grew) = {
-            let mut keys = part.lock();
-            let set = self.resident(part, &mut keys)?;
+            let mut keys = slot.lock();
+            let set = self.resident(&mut keys)?;
             let inserted = set.insert(hash);
-            let grew = self.account(part, set.capacity() * BYTES_PER_SLOT);
+            let grew = self.account(slot, set.capacity() * BYTES_PER_KEY);
             (inserted, grew)
         };
-        part.last_used.store(
+        slot.last_used.store(
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
-        // Only when a set was loaded or grew (rare: tables double), not at every key.
+        // Only when a set was read back or grew (rare: tables double), not at every key.
         if grew && self.resident_bytes.load(Ordering::Relaxed) > self.budget_bytes {
             self.spill_to_budget()?;
         }
         let any_account = !recipient.is_some_and(is_account_id);
-        Ok(inserted && !self.seen_elsewhere(part, hash, any_account)?)
+        Ok(inserted && !self.seen_elsewhere(part, hour, hash, any_account)?)
     }
 
-    /// Whether this run already wrote the key to another partition: copies that disagree on
-    /// eventTime's date (hand-edited logs) or on the file's account (records without a valid
+    /// Whether this run already wrote the key to another slot: copies that disagree on
+    /// eventTime (hand-edited logs) or on the file's account (records without a valid
     /// recipient). The filter answers "no" for nearly every key; only a "maybe" looks at the
-    /// other partitions of the account (of every account when the recipient is not valid).
+    /// other slots of the account (of every account when the recipient is not valid).
     fn seen_elsewhere(
         &self,
         part: &Arc<PartitionKeys>,
+        hour: usize,
         hash: u128,
         any_account: bool,
     ) -> Result<bool, SinkError> {
-        // Held through the check, so that two workers offering the same key to two partitions
+        // Held through the check, so that two workers offering the same key to two slots
         // cannot both find it absent.
         let shard = (hash >> 59) as usize % FILTER_SHARDS; // bits no filter bit comes from
         let mut filter = self.filter[shard]
@@ -270,26 +298,37 @@ impl DedupIndex {
         if !filter.insert(hash) {
             return Ok(false);
         }
-        let others: Vec<Arc<PartitionKeys>> = {
+        let candidates: Vec<Arc<PartitionKeys>> = {
             let partitions = self
                 .partitions
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             partitions
                 .values()
-                .filter(|other| !Arc::ptr_eq(other, part))
                 .filter(|other| {
                     any_account || other.partition.account() == part.partition.account()
                 })
                 .cloned()
                 .collect()
         };
-        for other in others {
-            if other.contains(hash)? {
-                return Ok(true);
+        for other in candidates {
+            for (other_hour, slot) in other.slots.iter().enumerate() {
+                if Arc::ptr_eq(&other, part) && other_hour == hour {
+                    continue;
+                }
+                if self.slot_contains(slot, hash)? {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
+    }
+
+    fn slot_contains(&self, slot: &KeySlot, hash: u128) -> Result<bool, SinkError> {
+        match &*slot.lock() {
+            Keys::Resident(set) => Ok(set.contains(&hash)),
+            Keys::Spilled(spilled) => self.spill.contains(spilled, hash),
+        }
     }
 
     /// Both steps at once, for callers that do not hold the partition.
@@ -299,40 +338,30 @@ impl DedupIndex {
         partition: &PartitionKey,
         event_id: &str,
         recipient: Option<&str>,
+        event_time: i64,
     ) -> Result<bool, SinkError> {
-        self.insert_key(&self.partition(partition), event_id, recipient)
+        self.insert_key(&self.partition(partition), event_id, recipient, event_time)
     }
 
-    /// How many times a partition's keys were written out to make room.
+    /// How many times a slot's keys were written out to make room.
     pub fn spills(&self) -> usize {
         self.spills.load(Ordering::Relaxed)
     }
 
-    /// The partition's set in memory: loaded from the lake the first time, from its spill file
-    /// after a spill.
-    fn resident<'k>(
-        &self,
-        part: &PartitionKeys,
-        keys: &'k mut Keys,
-    ) -> Result<&'k mut KeySet, SinkError> {
-        match keys {
-            Keys::Resident(_) => {}
-            Keys::NotLoaded => *keys = Keys::Resident(self.load_partition(&part.partition)?),
-            Keys::Spilled { path, count } => {
-                let set = read_spill(path, *count)?;
-                let _ = std::fs::remove_file(&*path);
-                *keys = Keys::Resident(set);
-            }
+    /// The slot's set in memory, read back from the spill file if it was spilled.
+    fn resident<'k>(&self, keys: &'k mut Keys) -> Result<&'k mut KeySet, SinkError> {
+        if let Keys::Spilled(spilled) = keys {
+            *keys = Keys::Resident(self.spill.read(spilled)?);
         }
         match keys {
             Keys::Resident(set) => Ok(set),
-            _ => unreachable!("made resident above"),
+            Keys::Spilled(_) => unreachable!("read back above"),
         }
     }
 
-    /// Records a partition's new resident size in the shared total; true when it grew.
-    fn account(&self, part: &PartitionKeys, bytes: usize) -> bool {
-        let before = part.resident_bytes.swap(bytes, Ordering::Relaxed);
+    /// Records a slot's new resident size in the shared total; true when it grew.
+    fn account(&self, slot: &KeySlot, bytes: usize) -> bool {
+        let before = slot.resident_bytes.swap(bytes, Ordering::Relaxed);
         if bytes >= before {
             self.resident_bytes
                 .fetch_add(bytes - before, Ordering::Relaxed);
@@ -343,171 +372,235 @@ impl DedupIndex {
         bytes > before
     }
 
-    /// Spills least recently used partitions that no worker holds until the total fits.
+    /// Spills the least recently used slots down to 3/4 of the budget (so that the next
+    /// spill is some keys away), sparing the slot each held partition is writing to.
     fn spill_to_budget(&self) -> Result<(), SinkError> {
-        while self.resident_bytes.load(Ordering::Relaxed) > self.budget_bytes {
-            let victim = {
-                let partitions = self
-                    .partitions
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                partitions
-                    .values()
-                    .filter(|part| Arc::strong_count(part) == 1)
-                    .filter(|part| part.resident_bytes.load(Ordering::Relaxed) > 0)
-                    .min_by_key(|part| part.last_used.load(Ordering::Relaxed))
-                    .cloned()
-            };
-            let Some(victim) = victim else {
-                return Ok(()); // everything resident is in use: over budget until it is not
-            };
-            if !self.spill(&victim)? {
-                return Ok(()); // taken by a worker meanwhile: try again at a later insert
+        let target = self.budget_bytes / 4 * 3;
+        let mut victims: Vec<(u64, Arc<PartitionKeys>, usize)> = {
+            let partitions = self
+                .partitions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut victims = Vec::new();
+            for part in partitions.values() {
+                // Before any clone below: the map's reference plus the workers'.
+                let spared =
+                    (Arc::strong_count(part) > 1).then(|| part.current.load(Ordering::Relaxed));
+                for (hour, slot) in part.slots.iter().enumerate() {
+                    if slot.resident_bytes.load(Ordering::Relaxed) > 0 && spared != Some(hour) {
+                        let last_used = slot.last_used.load(Ordering::Relaxed);
+                        victims.push((last_used, part.clone(), hour));
+                    }
+                }
+            }
+            victims
+        };
+        victims.sort_unstable_by_key(|(last_used, _, _)| *last_used);
+        for (_, part, hour) in victims {
+            if self.resident_bytes.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            self.spill_slot(&part.slots[hour])?;
+        }
+        Ok(())
+    }
+
+    /// Writes a slot's keys to the spill file, unless it is in use right now.
+    fn spill_slot(&self, slot: &KeySlot) -> Result<(), SinkError> {
+        let Ok(mut keys) = slot.keys.try_lock() else {
+            return Ok(()); // being used right now: not a victim after all
+        };
+        let Keys::Resident(set) = &*keys else {
+            return Ok(());
+        };
+        let spilled = self.spill.write(set)?;
+        *keys = Keys::Spilled(spilled);
+        self.account(slot, 0);
+        self.spills.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Loads the partition's existing keys the first time it is touched.
+    fn load_once(&self, part: &PartitionKeys) -> Result<(), SinkError> {
+        if part.loaded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _loading = part.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if part.loaded.load(Ordering::Acquire) {
+            return Ok(()); // another worker loaded it meanwhile
+        }
+        self.load_partition(part)?;
+        part.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Puts the keys of a partition's existing rows into its slots (none for a partition the
+    /// lake has not seen), keeping to the budget file by file.
+    fn load_partition(&self, part: &PartitionKeys) -> Result<(), SinkError> {
+        let dir = part.partition.dir(&self.events_dir);
+        let loaded = match &self.remote {
+            Some(remote) => {
+                let mut spill_error = None;
+                let listed = remote.partition_keys(&part.partition, |batch| {
+                    let result = self.insert_existing(part, batch);
+                    if let Err(error) = result {
+                        spill_error.get_or_insert(error);
+                    }
+                });
+                listed.and(spill_error.map_or(Ok(()), Err))
+            }
+            None => self.load_local_partition(part, &dir),
+        };
+        loaded.map_err(|error| SinkError::Io {
+            op: "reading existing keys of",
+            path: dir,
+            source: std::io::Error::other(error.to_string()),
+        })
+    }
+
+    fn load_local_partition(&self, part: &PartitionKeys, dir: &Path) -> Result<(), SinkError> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(()); // a partition this lake has not seen yet
+        };
+        for entry in entries {
+            let path = entry.map_err(SinkError::io("listing", dir))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.ends_with(".parquet") && !name.starts_with('.') {
+                self.load_file(part, &path)?;
             }
         }
         Ok(())
     }
 
-    /// Writes a partition's keys out; false when it could not be done right now.
-    fn spill(&self, part: &PartitionKeys) -> Result<bool, SinkError> {
-        let Ok(mut keys) = part.keys.try_lock() else {
-            return Ok(false); // being used right now: not a victim after all
-        };
-        let Keys::Resident(set) = &*keys else {
-            return Ok(false);
-        };
-        let path = self.spill_path()?;
-        write_spill(&path, set)?;
-        let count = set.len();
-        *keys = Keys::Spilled { path, count };
-        self.account(part, 0);
-        self.spills.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
-    }
-
-    fn spill_path(&self) -> Result<PathBuf, SinkError> {
-        let mut dir = self
-            .spill_dir
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if dir.is_none() {
-            let created = tempfile::Builder::new()
-                .prefix(".dedup-spill-")
-                .tempdir_in(&self.spill_parent)
-                .map_err(SinkError::io(
-                    "creating a spill folder in",
-                    &self.spill_parent,
-                ))?;
-            *dir = Some(created);
-        }
-        let number = self.spills.load(Ordering::Relaxed);
-        let next = self.clock.fetch_add(1, Ordering::Relaxed);
-        let folder = dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default();
-        Ok(folder.join(format!("{number}-{next}.keys")))
-    }
-
-    /// The keys of a partition's existing rows (none for a partition the lake has not seen).
-    fn load_partition(&self, partition: &PartitionKey) -> Result<KeySet, SinkError> {
-        let mut set = KeySet::default();
-        let dir = partition.dir(&self.events_dir);
-        let result = match &self.remote {
-            Some(remote) => remote.partition_keys(partition, |batch| insert_batch(&mut set, batch)),
-            None => load_local_partition(&dir, &mut set),
-        };
-        result.map_err(|error| SinkError::Io {
-            op: "reading existing keys of",
-            path: dir,
-            source: std::io::Error::other(error.to_string()),
-        })?;
-        Ok(set)
-    }
-}
-
-fn load_local_partition(dir: &Path, set: &mut KeySet) -> Result<(), SinkError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(()); // a partition this lake has not seen yet
-    };
-    for entry in entries {
-        let path = entry.map_err(SinkError::io("listing", dir))?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.ends_with(".parquet") && !name.starts_with('.') {
-            load_file(&path, set)?;
-        }
-    }
-    Ok(())
-}
-
-fn load_file(path: &Path, set: &mut KeySet) -> Result<(), SinkError> {
-    let parquet_error = |source| SinkError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(SinkError::io("opening", path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
-    let mask = ProjectionMask::columns(
-        builder.parquet_schema(),
-        ["event_id", "recipient_account_id"],
-    );
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(parquet_error)?;
-    for batch in reader {
-        let batch = batch.map_err(|source| SinkError::Arrow {
+    fn load_file(&self, part: &PartitionKeys, path: &Path) -> Result<(), SinkError> {
+        let parquet_error = |source| SinkError::Parquet {
             path: path.to_path_buf(),
             source,
-        })?;
-        insert_batch(set, &batch);
+        };
+        let file = File::open(path).map_err(SinkError::io("opening", path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), KEY_COLUMNS);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(parquet_error)?;
+        for batch in reader {
+            let batch = batch.map_err(|source| SinkError::Arrow {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            self.insert_existing(part, &batch)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Remembers the keys of a batch of existing rows (event_id, recipient_account_id, in the
+    /// slot of their event_time).
+    fn insert_existing(&self, part: &PartitionKeys, batch: &RecordBatch) -> Result<(), SinkError> {
+        let column = |name| batch.column_by_name(name);
+        let (Some(ids), Some(recipients), Some(times)) = (
+            column("event_id").and_then(|c| c.as_string_opt::<i32>()),
+            column("recipient_account_id").and_then(|c| c.as_string_opt::<i32>()),
+            column("event_time").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
+        ) else {
+            return Ok(());
+        };
+        let mut grew = false;
+        for row in 0..batch.num_rows() {
+            let recipient = recipients.is_valid(row).then(|| recipients.value(row));
+            let slot = &part.slots[slot_of(times.value(row))];
+            let mut keys = slot.lock();
+            let set = self.resident(&mut keys)?;
+            set.insert(key_hash(ids.value(row), recipient));
+            grew |= self.account(slot, set.capacity() * BYTES_PER_KEY);
+        }
+        if grew && self.resident_bytes.load(Ordering::Relaxed) > self.budget_bytes {
+            self.spill_to_budget()?;
+        }
+        Ok(())
+    }
 }
 
-/// Remembers the keys of a batch of existing rows (event_id, recipient_account_id).
-fn insert_batch(set: &mut KeySet, batch: &RecordBatch) {
-    let (Some(ids), Some(recipients)) = (
-        batch
-            .column_by_name("event_id")
-            .and_then(|c| c.as_string_opt::<i32>()),
-        batch
-            .column_by_name("recipient_account_id")
-            .and_then(|c| c.as_string_opt::<i32>()),
-    ) else {
-        return;
-    };
-    for row in 0..batch.num_rows() {
-        let recipient = recipients.is_valid(row).then(|| recipients.value(row));
-        set.insert(key_hash(ids.value(row), recipient));
+/// The columns a partition's existing keys are read from.
+pub const KEY_COLUMNS: [&str; 3] = ["event_id", "recipient_account_id", "event_time"];
+
+/// The run's spill file: the keys of spilled slots, one sorted run after another. It has no
+/// name (created unlinked), so it disappears with the process however the run ends.
+struct SpillFile {
+    parent: PathBuf,
+    file: Mutex<Option<Arc<File>>>,
+    end: AtomicU64,
+}
+
+impl SpillFile {
+    fn new(parent: &Path) -> Self {
+        SpillFile {
+            parent: parent.to_path_buf(),
+            file: Mutex::default(),
+            end: AtomicU64::new(0),
+        }
+    }
+
+    fn file(&self) -> Result<Arc<File>, SinkError> {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = &*file {
+            return Ok(file.clone());
+        }
+        let created = tempfile::tempfile_in(&self.parent)
+            .map_err(SinkError::io("creating a spill file in", &self.parent))?;
+        Ok(file.insert(Arc::new(created)).clone())
+    }
+
+    fn write(&self, set: &KeySet) -> Result<SpilledKeys, SinkError> {
+        let mut keys: Vec<u128> = set.iter().copied().collect();
+        keys.sort_unstable();
+        let bytes: Vec<u8> = keys.iter().flat_map(|key| key.to_le_bytes()).collect();
+        let offset = self.end.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.file()?
+            .write_all_at(&bytes, offset)
+            .map_err(SinkError::io("writing", &self.parent))?;
+        Ok(SpilledKeys {
+            offset,
+            count: keys.len(),
+            page_firsts: keys.iter().step_by(KEYS_PER_PAGE).copied().collect(),
+        })
+    }
+
+    fn read(&self, spilled: &SpilledKeys) -> Result<KeySet, SinkError> {
+        let mut bytes = vec![0; spilled.count * 16];
+        self.file()?
+            .read_exact_at(&mut bytes, spilled.offset)
+            .map_err(SinkError::io("reading the spill file in", &self.parent))?;
+        let mut set = KeySet::with_capacity_and_hasher(spilled.count, Default::default());
+        set.extend(bytes.chunks_exact(16).map(key_from_bytes));
+        Ok(set)
+    }
+
+    /// Whether the spilled keys hold `hash`: one page read and a binary search.
+    fn contains(&self, spilled: &SpilledKeys, hash: u128) -> Result<bool, SinkError> {
+        let page = spilled.page_firsts.partition_point(|&first| first <= hash);
+        let Some(page) = page.checked_sub(1) else {
+            return Ok(false); // below the smallest key
+        };
+        let first = page * KEYS_PER_PAGE;
+        let count = KEYS_PER_PAGE.min(spilled.count - first);
+        let mut bytes = [0; KEYS_PER_PAGE * 16];
+        let bytes = &mut bytes[..count * 16];
+        self.file()?
+            .read_exact_at(bytes, spilled.offset + (first * 16) as u64)
+            .map_err(SinkError::io("reading the spill file in", &self.parent))?;
+        let keys: Vec<u128> = bytes.chunks_exact(16).map(key_from_bytes).collect();
+        Ok(keys.binary_search(&hash).is_ok())
     }
 }
 
-fn write_spill(path: &Path, set: &KeySet) -> Result<(), SinkError> {
-    let file = File::create(path).map_err(SinkError::io("creating", path))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    for key in set {
-        out.write_all(&key.to_le_bytes())
-            .map_err(SinkError::io("writing", path))?;
-    }
-    out.flush().map_err(SinkError::io("writing", path))
-}
-
-fn read_spill(path: &Path, count: usize) -> Result<KeySet, SinkError> {
-    let mut bytes = Vec::with_capacity(count * 16);
-    File::open(path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
-        .map_err(SinkError::io("reading", path))?;
-    let mut set = KeySet::with_capacity_and_hasher(count, BuildHasherDefault::default());
-    for chunk in bytes.chunks_exact(16) {
-        let mut key = [0u8; 16];
-        key.copy_from_slice(chunk);
-        set.insert(u128::from_le_bytes(key));
-    }
-    Ok(set)
+fn key_from_bytes(bytes: &[u8]) -> u128 {
+    let mut key = [0; 16];
+    key.copy_from_slice(bytes);
+    u128::from_le_bytes(key)
 }
 
 /// 128 bits of XXH3 over the key: collisions are out of reach at any realistic lake size.
@@ -561,6 +654,22 @@ impl Hasher for PrehashedKey {
 mod tests {
     use super::*;
 
+    const HOUR: i64 = MICROS_PER_HOUR;
+
+    fn day(d: u32) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap()
+    }
+
+    /// Microseconds at `hour` o'clock of 2024-03-`d`.
+    fn at(d: u32, hour: i64) -> i64 {
+        day(d)
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+            + hour * HOUR
+    }
+
     #[test]
     fn keys_are_per_recipient() {
         let index = DedupIndex::new(
@@ -569,86 +678,120 @@ mod tests {
             Path::new("/nonexistent"),
             64 << 20,
         );
-        let date = chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let part = PartitionKey::new(Some("111122223333"), None, date);
-        assert!(
-            index
-                .first_sighting(&part, "e1", Some("111122223333"))
-                .unwrap()
-        );
-        assert!(
-            !index
-                .first_sighting(&part, "e1", Some("111122223333"))
-                .unwrap()
-        );
-        assert!(
-            index
-                .first_sighting(&part, "e1", Some("222233334444"))
-                .unwrap()
-        );
-        assert!(index.first_sighting(&part, "e1", None).unwrap());
-        assert!(!index.first_sighting(&part, "e1", None).unwrap());
+        let part = PartitionKey::new(Some("111122223333"), None, day(1));
+        let time = at(1, 5);
+        let offer = |recipient| index.first_sighting(&part, "e1", recipient, time).unwrap();
+        assert!(offer(Some("111122223333")));
+        assert!(!offer(Some("111122223333")));
+        assert!(offer(Some("222233334444")));
+        assert!(offer(None));
+        assert!(!offer(None));
     }
 
     #[test]
-    fn spilled_partitions_still_catch_duplicates() {
+    fn slots_are_hours_of_the_day() {
+        assert_eq!(slot_of(at(1, 0)), 0);
+        assert_eq!(slot_of(at(1, 1) - 1), 0);
+        assert_eq!(slot_of(at(1, 23)), 23);
+        assert_eq!(slot_of(at(2, 0)), 0);
+        // Before the epoch too.
+        assert_eq!(slot_of(-1), 23);
+    }
+
+    #[test]
+    fn spilled_slots_still_catch_duplicates() {
         let spill = tempfile::tempdir().unwrap();
-        // A budget of one byte: every partition not held is spilled at the next insert.
+        // A budget of one byte: every slot not being written is spilled at the next growth.
         let index = DedupIndex::new(Path::new("/nonexistent"), None, spill.path(), 1);
-        let day = |d| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
         let parts: Vec<PartitionKey> = (1..=3)
             .map(|d| PartitionKey::new(Some("111122223333"), None, day(d)))
             .collect();
         for round in 0..2 {
-            for part in &parts {
-                for n in 0..1000 {
-                    let id = format!("e{}-{n}", part.date());
+            for (d, part) in (1..=3).zip(&parts) {
+                for n in 0..3000 {
+                    let id = format!("e{d}-{n}");
+                    let time = at(d, n % 24);
                     let new = index
-                        .first_sighting(part, &id, Some("111122223333"))
+                        .first_sighting(part, &id, Some("111122223333"), time)
                         .unwrap();
                     assert_eq!(new, round == 0, "round {round} {part:?} {id}");
                 }
             }
         }
-        assert!(index.spills() >= 4, "spilled {} times", index.spills());
+        assert!(index.spills() >= 100, "spilled {} times", index.spills());
         drop(index);
         let left = std::fs::read_dir(spill.path()).unwrap().count();
-        assert_eq!(left, 0, "spill folder removed at the end");
+        assert_eq!(left, 0, "nothing left behind");
     }
 
     #[test]
-    fn a_key_in_two_partitions_is_kept_once() {
+    fn spilled_keys_are_found_on_their_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = SpillFile::new(dir.path());
+        let set: KeySet = (0..10_000u64)
+            .map(|n| key_hash(&format!("k{n}"), None))
+            .collect();
+        let spilled = spill.write(&set).unwrap();
+        assert_eq!(
+            spilled.page_firsts.len(),
+            10_000usize.div_ceil(KEYS_PER_PAGE)
+        );
+        for key in &set {
+            assert!(spill.contains(&spilled, *key).unwrap());
+        }
+        for n in 0..10_000u64 {
+            let absent = key_hash(&format!("absent{n}"), None);
+            assert!(!spill.contains(&spilled, absent).unwrap());
+        }
+        assert!(!spill.contains(&spilled, 0).unwrap());
+        assert!(!spill.contains(&spilled, u128::MAX).unwrap());
+        // A second run after the first; both read back whole.
+        let other: KeySet = [1, 2, 3].into_iter().collect();
+        let second = spill.write(&other).unwrap();
+        assert_eq!(spill.read(&second).unwrap(), other);
+        assert_eq!(spill.read(&spilled).unwrap(), set);
+    }
+
+    #[test]
+    fn a_key_in_two_slots_is_kept_once() {
         let spill = tempfile::tempdir().unwrap();
         let index = DedupIndex::new(Path::new("/nonexistent"), None, spill.path(), 1);
-        let day = |d| chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
         let first = PartitionKey::new(Some("111122223333"), None, day(1));
         let second = PartitionKey::new(Some("111122223333"), None, day(2));
         for n in 0..5000 {
             let id = format!("e{n}");
+            let time = at(1, n % 24);
             assert!(
                 index
-                    .first_sighting(&first, &id, Some("111122223333"))
+                    .first_sighting(&first, &id, Some("111122223333"), time)
                     .unwrap()
             );
         }
-        assert!(index.first_sighting(&second, "f1", None).unwrap());
-        // The first partition is spilled by now (budget of one byte); its keys still count.
+        assert!(index.first_sighting(&second, "f1", None, at(2, 0)).unwrap());
+        // The first partition's slots are spilled by now (budget of one byte); their keys
+        // still count, on another day and in another hour of the same day.
         assert!(index.spills() >= 1);
+        let recipient = Some("111122223333");
         assert!(
             !index
-                .first_sighting(&second, "e42", Some("111122223333"))
+                .first_sighting(&second, "e42", recipient, at(2, 3))
+                .unwrap()
+        );
+        assert!(
+            !index
+                .first_sighting(&first, "e43", recipient, at(1, 0))
                 .unwrap()
         );
         assert!(
             index
-                .first_sighting(&second, "e42", Some("999988887777"))
+                .first_sighting(&second, "e42", Some("999988887777"), at(2, 3))
                 .unwrap()
         );
         // Without a valid recipient the partition account comes from the file: any account.
         let odd = PartitionKey::new(None, Some("444455556666"), day(1));
         let other = PartitionKey::new(None, Some("777788889999"), day(1));
-        assert!(index.first_sighting(&odd, "x1", None).unwrap());
-        assert!(!index.first_sighting(&other, "x1", None).unwrap());
+        assert!(index.first_sighting(&odd, "x1", None, at(1, 1)).unwrap());
+        assert!(!index.first_sighting(&other, "x1", None, at(1, 1)).unwrap());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetObjectReader;
 use tokio::runtime::Handle;
 
+use super::dedup::KEY_COLUMNS;
 use super::partition::PartitionKey;
 use crate::aws::S3Url;
 use crate::error::SinkError;
@@ -130,10 +131,7 @@ impl RemoteLake {
                 let builder = ParquetRecordBatchStreamBuilder::new(reader)
                     .await
                     .map_err(|e| self.error("reading", &file, e))?;
-                let mask = ProjectionMask::columns(
-                    builder.parquet_schema(),
-                    ["event_id", "recipient_account_id"],
-                );
+                let mask = ProjectionMask::columns(builder.parquet_schema(), KEY_COLUMNS);
                 let mut batches = builder
                     .with_projection(mask)
                     .build()
