@@ -2,9 +2,10 @@
 //! parallel (one rayon thread per job, each with its own partition buffers), publish the manifest
 //! and the rejected-records log, and count everything. No format logic lives here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,8 +27,9 @@ use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, par
 use crate::sink::rejected::RejectedLog;
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
+use crate::source::local::{self, DayGroup};
 use crate::source::s3::{self, FetchJob, Fetched};
-use crate::source::{Discovery, Origin, SourceFile, local};
+use crate::source::{Discovery, Origin, SourceFile, sort_for_visiting};
 
 /// Fetched S3 objects waiting to be decoded hold at most this much memory.
 const FETCH_BUDGET_BYTES: u64 = 256 << 20;
@@ -123,27 +125,56 @@ struct FileOutcome {
     cut_short: bool,
 }
 
-/// Hands out the files to decode: first those a worker opens itself (local files, and objects
-/// skipped by their key without fetching), then S3 objects as their bodies arrive.
+/// Hands out the inputs to decode, in visiting order: local day folders, listed one (account,
+/// day) at a time as the workers reach them; then local files outside the layout and S3 objects
+/// a worker opens itself (skipped by their key without fetching); then S3 objects as their
+/// bodies arrive.
 struct Feed {
-    direct: Vec<usize>,
-    next: AtomicUsize,
+    queue: Mutex<Queue>,
+    /// The S3 objects to fetch; [`Fetched::file`] is an index into it.
+    fetched_files: Vec<SourceFile>,
     fetched: Option<Mutex<tokio::sync::mpsc::Receiver<Fetched>>>,
 }
 
-impl Feed {
-    fn next(&self) -> Option<(usize, Option<Fetched>)> {
-        let position = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Some(&file) = self.direct.get(position) {
-            return Some((file, None));
+struct Queue {
+    days: std::vec::IntoIter<DayGroup>,
+    /// The inputs of the last day listed that no worker has taken yet.
+    listed: VecDeque<SourceFile>,
+    direct: std::vec::IntoIter<SourceFile>,
+}
+
+/// What listing one day found, for the summary.
+#[derive(Default)]
+struct DayCounts {
+    seen: u64,
+    unchanged: u64,
+    unchanged_bytes: u64,
+    errors: Vec<(String, String)>,
+}
+
+impl Queue {
+    /// The next input a worker opens itself, listing the next day when the last is used up;
+    /// inputs an earlier run finished are dropped and counted in `counts`.
+    fn next(&mut self, manifest: &Manifest, counts: &mut DayCounts) -> Option<SourceFile> {
+        loop {
+            if let Some(file) = self.listed.pop_front() {
+                return Some(file);
+            }
+            let Some(day) = self.days.next() else {
+                return self.direct.next();
+            };
+            let listing = day.list();
+            counts.seen += listing.files.len() as u64;
+            counts.errors.extend(listing.errors);
+            for file in listing.files {
+                if manifest.is_done(&file.name, file.size, &file.version) {
+                    counts.unchanged += 1;
+                    counts.unchanged_bytes += file.size;
+                } else {
+                    self.listed.push_back(file);
+                }
+            }
         }
-        let fetched = self
-            .fetched
-            .as_ref()?
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .blocking_recv()?;
-        Some((fetched.file, Some(fetched)))
     }
 }
 
@@ -151,7 +182,7 @@ impl Feed {
 struct Shared<'a> {
     plan: &'a IngestPlan,
     run_id: &'a str,
-    files: &'a [SourceFile],
+    manifest: Manifest,
     feed: Feed,
     stop: AtomicBool,
     index: DedupIndex,
@@ -165,6 +196,48 @@ impl Shared<'_> {
     fn say(&self, line: &str) {
         let _guard = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
         self.progress.suspend(|| eprintln!("sts-audit: {line}"));
+    }
+
+    /// The next input to decode, and its body when it was fetched from S3.
+    fn next_input(&self) -> Option<(SourceFile, Option<Fetched>)> {
+        let mut counts = DayCounts::default();
+        let next = self
+            .feed
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next(&self.manifest, &mut counts);
+        self.count_listing(counts);
+        if let Some(file) = next {
+            return Some((file, None));
+        }
+        let fetched = self
+            .feed
+            .fetched
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv()?;
+        let file = self.feed.fetched_files.get(fetched.file)?.clone();
+        Some((file, Some(fetched)))
+    }
+
+    /// Counts what listing a day found (nothing, mostly: a day is listed once).
+    fn count_listing(&self, counts: DayCounts) {
+        if counts.seen == 0 && counts.errors.is_empty() {
+            return;
+        }
+        for (path, reason) in &counts.errors {
+            self.say(&format!("{path}: {reason}"));
+        }
+        self.progress.inc(counts.unchanged_bytes);
+        let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        let summary = &mut ledger.summary;
+        summary.files_seen += counts.seen;
+        summary.files_unchanged += counts.unchanged;
+        for (path, reason) in counts.errors {
+            summary.fail(&path, reason);
+        }
     }
 
     fn record(&self, file: &SourceFile, outcome: &FileOutcome) -> Result<(), SinkError> {
@@ -277,9 +350,18 @@ fn open_target(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Target, SinkE
     })
 }
 
+/// What a run found to read: local day folders (not listed yet), and the inputs listed whole
+/// (local files outside the layout, S3 objects), in visiting order.
+struct Inputs {
+    days: Vec<DayGroup>,
+    listed: Vec<SourceFile>,
+    pruned_folders: usize,
+    errors: Vec<(String, String)>,
+}
+
 /// Walks the local sources and lists the S3 ones. A source that cannot be listed at all (no
 /// such bucket, access denied) stops the run: there would be nothing to ingest.
-fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Discovery, SinkError> {
+fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Inputs, SinkError> {
     let local_sources: Vec<_> = plan
         .sources
         .iter()
@@ -288,7 +370,8 @@ fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Discovery, SinkE
             SourceLocation::S3(_) => None,
         })
         .collect();
-    let mut found = local::discover(&local_sources, &plan.scope);
+    let local = local::discover(&local_sources, &plan.scope);
+    let mut remote = Discovery::default();
     for source in &plan.sources {
         if let (SourceLocation::S3(url), Some(s3)) = (source, s3) {
             let client = &s3.clients[&url.bucket];
@@ -296,36 +379,50 @@ fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Discovery, SinkE
                 .runtime
                 .block_on(s3::discover(client, url, &plan.scope, plan.concurrency))
                 .map_err(SinkError::Source)?;
-            found.merge(listed);
+            remote.merge(listed);
         }
     }
-    Ok(found)
+    // Account by account and day by day (across regions), so that a partition's rows and keys
+    // are finished with before the next ones start: larger Parquet files, and dedup key sets
+    // that can be spilled for good.
+    sort_for_visiting(&mut remote.files);
+    let mut listed = local.loose;
+    listed.append(&mut remote.files);
+    let mut errors = local.errors;
+    errors.append(&mut remote.errors);
+    Ok(Inputs {
+        days: local.days,
+        listed,
+        pruned_folders: local.pruned_folders + remote.pruned_folders,
+        errors,
+    })
 }
 
-/// Splits the files into those workers open themselves and those fetched from S3, and starts
-/// the fetching.
-fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed {
-    // Visit files account by account and day by day (across regions), so that a partition's
-    // rows and keys are finished with before the next ones start: larger Parquet files, and
-    // dedup key sets that can be spilled for good.
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by_cached_key(|&file| locality(&files[file]));
+/// Splits the inputs listed whole into those workers open themselves and those fetched from
+/// S3, starts the fetching, and queues the day folders first.
+fn feed(
+    days: Vec<DayGroup>,
+    listed: Vec<SourceFile>,
+    plan: &IngestPlan,
+    s3: Option<&S3Access>,
+) -> Feed {
     let mut direct = Vec::new();
+    let mut fetched_files = Vec::new();
     let mut jobs = Vec::new();
-    for file in order {
-        let source = &files[file];
+    for source in listed {
         match (source.s3_object(), s3) {
-            (Some((bucket, key)), Some(s3)) if skipped_by_path(source).is_none() => {
+            (Some((bucket, key)), Some(s3)) if skipped_by_path(&source).is_none() => {
                 jobs.push(FetchJob {
-                    file,
+                    file: fetched_files.len(),
                     client: s3.clients[bucket].clone(),
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
                     etag: source.version.clone(),
                     size: source.size,
                 });
+                fetched_files.push(source);
             }
-            _ => direct.push(file),
+            _ => direct.push(source),
         }
     }
     let fetched = s3.filter(|_| !jobs.is_empty()).map(|s3| {
@@ -337,44 +434,24 @@ fn feed(files: &[SourceFile], plan: &IngestPlan, s3: Option<&S3Access>) -> Feed 
         ))
     });
     Feed {
-        direct,
-        next: AtomicUsize::new(0),
+        queue: Mutex::new(Queue {
+            days: days.into_iter(),
+            listed: VecDeque::new(),
+            direct: direct.into_iter(),
+        }),
+        fetched_files,
         fetched,
     }
 }
 
-/// The order files are visited in: by account and delivery day as the key layout says (files
-/// outside the layout last), then by the delivery time in the file name, so each partition's
-/// rows arrive roughly in time order even when several regions share a day; then by name.
-fn locality(file: &SourceFile) -> impl Ord + '_ {
-    let key = file.log_key();
-    let day = key.as_ref().map(|k| (k.year, k.month, k.day));
-    let in_layout = key.is_some();
-    let account = key.and_then(|k| k.account);
-    let file_name = file.name.rsplit(['/', '\\']).next().unwrap_or(&file.name);
-    (
-        !in_layout,
-        account,
-        day,
-        delivery_stamp(file_name),
-        file_name,
-        &file.name,
-    )
-}
-
-/// The delivery time in a CloudTrail file name, `<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>`
-/// (as text: it sorts in time order).
-fn delivery_stamp(file_name: &str) -> Option<&str> {
-    file_name.split('_').find(|part| {
-        let bytes = part.as_bytes();
-        bytes.len() == 14
-            && bytes[8] == b'T'
-            && bytes[13] == b'Z'
-            && bytes[..8]
-                .iter()
-                .chain(&bytes[9..13])
-                .all(u8::is_ascii_digit)
-    })
+/// The bytes a progress bar counts to: those of every input, day folders measured without
+/// keeping their names. Only worth the extra walk when someone watches the bar.
+fn total_bytes(plan: &IngestPlan, days: &[DayGroup], listed: &[SourceFile]) -> u64 {
+    if !plan.progress || !std::io::stderr().is_terminal() {
+        return 0;
+    }
+    let listed_bytes: u64 = listed.iter().map(|f| f.size).sum();
+    listed_bytes + days.iter().map(|day| day.measure().1).sum::<u64>()
 }
 
 /// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
@@ -386,30 +463,32 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
     let target = open_target(plan, s3.as_ref())?;
     let lake = &target.lake;
     let manifest = Manifest::load(&lake.manifest_dir())?;
-    let discovery = discover(plan, s3.as_ref())?;
+    let Inputs {
+        days,
+        mut listed,
+        pruned_folders,
+        errors,
+    } = discover(plan, s3.as_ref())?;
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
         lake: plan.lake.to_string(),
-        folders_pruned: discovery.pruned_folders as u64,
-        files_seen: discovery.files.len() as u64,
+        folders_pruned: pruned_folders as u64,
+        files_seen: listed.len() as u64,
         ..IngestSummary::default()
     };
-    for (path, reason) in &discovery.errors {
+    for (path, reason) in &errors {
         eprintln!("sts-audit: {path}: {reason}");
         summary.fail(path, reason.clone());
     }
-    // In place, and trimmed: one entry per file is kept for the whole run.
-    let mut todo = discovery.files;
-    todo.retain(|f| !manifest.is_done(&f.name, f.size, &f.version));
-    todo.shrink_to_fit();
-    drop(manifest); // what earlier runs ingested is not needed past this point
-    summary.files_unchanged = summary.files_seen - todo.len() as u64;
+    let total_bytes = total_bytes(plan, &days, &listed);
+    listed.retain(|f| !manifest.is_done(&f.name, f.size, &f.version));
+    summary.files_unchanged = summary.files_seen - listed.len() as u64;
 
     let shared = Shared {
         plan,
         run_id: &run_id,
-        files: &todo,
-        feed: feed(&todo, plan, s3.as_ref()),
+        manifest,
+        feed: feed(days, listed, plan, s3.as_ref()),
         stop: AtomicBool::new(false),
         index: DedupIndex::new(
             &lake.events_dir(),
@@ -418,7 +497,7 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
             plan.dedup_bytes,
         ),
         rejected: RejectedLog::new(lake.rejected_dir(), &run_id),
-        progress: progress_bar(plan.progress, todo.iter().map(|f| f.size).sum()),
+        progress: progress_bar(plan.progress, total_bytes),
         messages: Mutex::new(()),
         ledger: Mutex::new(Ledger {
             summary,
@@ -502,10 +581,10 @@ fn work(shared: &Shared, writer: PartWriter) -> Result<usize, SinkError> {
     let mut parts = Partitions::new(writer, shared.plan.buffer_bytes / shared.plan.jobs);
     let mut buf = FileBuffer::default();
     while !shared.stop.load(Ordering::Relaxed) {
-        let Some((index, fetched)) = shared.feed.next() else {
+        let Some((file, fetched)) = shared.next_input() else {
             break;
         };
-        let file = &shared.files[index];
+        let file = &file;
         let outcome = process_file(file, fetched, shared, &mut parts, &mut buf)?;
         report_outcome(shared, file, &outcome);
         if shared.plan.strict && is_failure(&outcome) {
@@ -864,17 +943,4 @@ pub fn render_text(summary: &IngestSummary) -> String {
         out += "  stopped at the first failure (--strict)\n";
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::delivery_stamp;
-
-    #[test]
-    fn delivery_stamps_come_from_cloudtrail_file_names() {
-        let name = "111122223333_CloudTrail_eu-west-1_20240301T0005Z_aBcD1234eFgH5678.json.gz";
-        assert_eq!(delivery_stamp(name), Some("20240301T0005Z"));
-        assert_eq!(delivery_stamp("export_2024-03-01.jsonl"), None);
-        assert_eq!(delivery_stamp("a_20240301X0005Z_b.json"), None);
-    }
 }

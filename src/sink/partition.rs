@@ -188,10 +188,15 @@ impl Pending {
 /// A partition's pending rows, one [`Pending`] per [`FileKind`].
 type PartitionFiles = [Pending; 2];
 
-/// Whether a write keeps the most recent rows back (normal) or writes everything (closing).
+/// Which rows a write keeps back for the next one.
 #[derive(Clone, Copy, PartialEq)]
 enum Hold {
+    /// Those within [`LATENESS_MICROS`] of the newest row (normal).
     Recent,
+    /// The newest rows that fit in this many bytes (when the recent rows alone are over the
+    /// budget).
+    Newest(usize),
+    /// None (closing the file).
     Nothing,
 }
 
@@ -250,7 +255,14 @@ impl Partitions {
         };
         self.write(&key, kind, Hold::Recent)?;
         // All of it was recent (a partition with more than a budget of rows in the lateness
-        // window): write it anyway rather than exceed the budget.
+        // window): write the older part anyway rather than exceed the budget, but keep the
+        // newest half a budget back. Writing everything would move the file's end to the newest
+        // row, and the next input's rows, nearly all a little older, would start a new file
+        // (at --buffer-size 32M, 170 files instead of 78 on the 4M-event benchmark).
+        if self.buffered_bytes > self.budget_bytes {
+            self.write(&key, kind, Hold::Newest(self.budget_bytes / 2))?;
+        }
+        // A budget smaller than one row's fixed cost.
         if self.buffered_bytes > self.budget_bytes {
             self.write(&key, kind, Hold::Nothing)?;
         }
@@ -271,7 +283,8 @@ impl Partitions {
             path: dir.clone(),
             source,
         };
-        self.buffered_bytes -= self.buffered_bytes.min(pending.bytes());
+        let pending_bytes = pending.bytes();
+        self.buffered_bytes -= self.buffered_bytes.min(pending_bytes);
         pending.held_bytes = 0;
         let fresh = pending.fresh.finish().map_err(arrow_error)?;
         let held = pending.held.take();
@@ -287,6 +300,10 @@ impl Partitions {
                 let watermark =
                     event_times(batches[last_batch])[last_row].saturating_sub(LATENESS_MICROS);
                 rows.partition_point(|row| time(row) <= watermark)
+            }
+            Hold::Newest(bytes) => {
+                let per_row = (pending_bytes / rows.len()).max(1);
+                rows.len().saturating_sub(bytes / per_row)
             }
         };
         if ready > 0 {
@@ -508,6 +525,28 @@ mod tests {
         assert_eq!(files.len(), 1);
         expected.sort();
         assert_eq!(files[0], expected);
+    }
+
+    #[test]
+    fn a_busy_partition_over_the_budget_still_makes_one_sorted_file() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        // A row a second: the 15 minutes held back are far more than the budget, so writes
+        // must keep back less; rows still arrive a second out of order (pairs swapped).
+        let mut parts = partitions(lake.path(), 256 * 1024);
+        let mut expected = Vec::new();
+        for i in 0..6000_i64 {
+            let micros = 1_709_251_200_000_000 + (i ^ 1) * 1_000_000;
+            expected.push(micros);
+            parts
+                .append(&key, FileKind::Events, &row(i as usize, micros))
+                .unwrap();
+        }
+        assert_eq!(parts.flush_all().unwrap(), 1);
+        let files = file_times(&key.dir(lake.path()));
+        expected.sort();
+        assert_eq!(files, [expected]);
     }
 
     #[test]

@@ -128,6 +128,21 @@ pub fn date_text(date: NaiveDate) -> String {
     format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
 }
 
+/// The delivery time in a CloudTrail file name, `<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>`
+/// (as text: it sorts in time order).
+pub fn delivery_stamp(file_name: &str) -> Option<&str> {
+    file_name.split('_').find(|part| {
+        let bytes = part.as_bytes();
+        bytes.len() == 14
+            && bytes[8] == b'T'
+            && bytes[13] == b'Z'
+            && bytes[..8]
+                .iter()
+                .chain(&bytes[9..13])
+                .all(u8::is_ascii_digit)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +167,14 @@ mod tests {
 
         assert_eq!(parse("logs/2024/03/01/f.json"), None);
         assert_eq!(parse("AWSLogs").unwrap(), LogKey::default());
+    }
+
+    #[test]
+    fn delivery_stamps_come_from_cloudtrail_file_names() {
+        let name = "111122223333_CloudTrail_eu-west-1_20240301T0005Z_aBcD1234eFgH5678.json.gz";
+        assert_eq!(delivery_stamp(name), Some("20240301T0005Z"));
+        assert_eq!(delivery_stamp("export_2024-03-01.jsonl"), None);
+        assert_eq!(delivery_stamp("a_20240301X0005Z_b.json"), None);
     }
 
     #[test]

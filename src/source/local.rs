@@ -1,57 +1,194 @@
-//! Local files and folders: a recursive walk that prunes folders by the CloudTrail layout before
-//! descending into them.
+//! Local files and folders. A walk finds the day folders of the CloudTrail layout (pruning
+//! folders by the scope before descending into them) without listing what is inside them; each
+//! account's delivery day is listed only when ingest reaches it. So a run holds the names of one
+//! day's files at a time, not of every file under its sources: a month of a 12-account
+//! organization trail is ~1.8M files, ~300 MB of names held at once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use chrono::NaiveDate;
 use walkdir::WalkDir;
 
 use super::key::{self, Scope};
-use super::{Discovery, Origin, SourceFile};
+use super::{Origin, SourceFile, sort_for_visiting};
 
-/// Walks every source (a file or a folder), in a stable order.
-pub fn discover(sources: &[PathBuf], scope: &Scope) -> Discovery {
-    let mut found = Discovery::default();
+/// What the walk found, in visiting order.
+#[derive(Debug, Default)]
+pub struct LocalInputs {
+    /// Day folders grouped by account and delivery day (across regions), not listed yet.
+    pub days: Vec<DayGroup>,
+    /// Files outside any day folder of the layout.
+    pub loose: Vec<SourceFile>,
+    /// Folders not descended into because the scope excludes them.
+    pub pruned_folders: usize,
+    /// Paths that could not be read while walking: (path, reason).
+    pub errors: Vec<(String, String)>,
+}
+
+/// The day folders of one account and delivery day (one per region and trail folder), and any
+/// files in them named on their own as sources.
+#[derive(Debug, Default)]
+pub struct DayGroup {
+    folders: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+/// One day group's files, in visiting order, and what could not be read.
+#[derive(Debug, Default)]
+pub struct DayListing {
+    pub files: Vec<SourceFile>,
+    pub errors: Vec<(String, String)>,
+}
+
+type DayKey = (Option<String>, NaiveDate);
+
+/// Walks every source (a file or a folder).
+pub fn discover(sources: &[PathBuf], scope: &Scope) -> LocalInputs {
+    let mut found = LocalInputs::default();
+    let mut days: BTreeMap<DayKey, DayGroup> = BTreeMap::new();
     for source in sources {
-        walk(source, scope, &mut found);
+        walk(source, scope, &mut found, &mut days);
     }
-    found.files.sort_by(|a, b| a.name.cmp(&b.name));
-    found.files.dedup_by(|a, b| a.name == b.name);
+    for group in days.values_mut() {
+        group.folders.sort();
+        group.folders.dedup();
+    }
+    found.days = days.into_values().collect();
+    sort_for_visiting(&mut found.loose);
     found
 }
 
-fn walk(root: &Path, scope: &Scope, found: &mut Discovery) {
+/// The account and delivery day of a day folder (`.../CloudTrail/<region>/YYYY/MM/DD`), or of
+/// the folder a file is in.
+fn day_of(path: &Path) -> Option<DayKey> {
+    let key = key::parse(&path.to_string_lossy())?;
+    key.folder?;
+    let (year, month, day) = (key.year?, key.month?, key.day?);
+    Some((key.account, NaiveDate::from_ymd_opt(year, month, day)?))
+}
+
+fn walk(
+    root: &Path,
+    scope: &Scope,
+    found: &mut LocalInputs,
+    days: &mut BTreeMap<DayKey, DayGroup>,
+) {
     let mut pruned = 0;
+    let mut day_folders = Vec::new();
     let walker = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
-            let keep = !entry.file_type().is_dir()
-                || key::parse(&entry.path().to_string_lossy())
-                    .is_none_or(|k| scope.may_contain(&k));
-            pruned += usize::from(!keep);
-            keep
+            if !entry.file_type().is_dir() {
+                return true;
+            }
+            let in_scope =
+                key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
+            if !in_scope {
+                pruned += 1;
+                return false;
+            }
+            match day_of(entry.path()) {
+                // Listed when ingest reaches its day, not now.
+                Some(day) => {
+                    day_folders.push((day, entry.path().to_path_buf()));
+                    false
+                }
+                None => true,
+            }
         });
     for entry in walker {
         match entry {
-            Ok(entry) if entry.file_type().is_file() => match source_file(entry.path()) {
-                Ok(file) => found.files.push(file),
-                Err(error) => found
-                    .errors
-                    .push((entry.path().display().to_string(), error.to_string())),
-            },
-            Ok(_) => {}
-            Err(error) => {
-                let path = error.path().unwrap_or(root).display().to_string();
-                let reason = error
-                    .io_error()
-                    .map_or_else(|| error.to_string(), ToString::to_string);
-                found.errors.push((path, reason));
+            Ok(entry) if entry.file_type().is_file() => {
+                let path = entry.path();
+                match (path.parent().and_then(day_of), std::path::absolute(path)) {
+                    (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
+                    _ => match source_file(path) {
+                        Ok(file) => found.loose.push(file),
+                        Err(error) => found.errors.push(describe(path, &error)),
+                    },
+                }
             }
+            Ok(_) => {}
+            Err(error) => found.errors.push(walk_error(&error, root)),
+        }
+    }
+    for (day, folder) in day_folders {
+        match std::path::absolute(&folder) {
+            Ok(absolute) => days.entry(day).or_default().folders.push(absolute),
+            Err(error) => found.errors.push(describe(&folder, &error)),
         }
     }
     found.pruned_folders += pruned;
+}
+
+impl DayGroup {
+    /// Lists the group's files (every file below its folders, and the files named on their
+    /// own), each once, in visiting order.
+    pub fn list(&self) -> DayListing {
+        let mut listing = DayListing::default();
+        for folder in &self.folders {
+            for entry in WalkDir::new(folder).follow_links(true) {
+                match entry {
+                    Ok(entry) if entry.file_type().is_file() => listing.add(entry.path()),
+                    Ok(_) => {}
+                    Err(error) => listing.errors.push(walk_error(&error, folder)),
+                }
+            }
+        }
+        for file in &self.files {
+            listing.add(file);
+        }
+        sort_for_visiting(&mut listing.files);
+        listing
+    }
+
+    /// How many files the group holds and their bytes, without keeping their names (for a
+    /// progress bar's total).
+    pub fn measure(&self) -> (u64, u64) {
+        let folders = self.folders.iter().flat_map(|folder| {
+            WalkDir::new(folder)
+                .follow_links(true)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_type().is_file())
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|metadata| metadata.len())
+        });
+        let files = self
+            .files
+            .iter()
+            .filter(|file| !self.folders.iter().any(|folder| file.starts_with(folder)))
+            .filter_map(|file| std::fs::metadata(file).ok())
+            .map(|metadata| metadata.len());
+        folders
+            .chain(files)
+            .fold((0, 0), |(count, bytes), size| (count + 1, bytes + size))
+    }
+}
+
+impl DayListing {
+    fn add(&mut self, path: &Path) {
+        match source_file(path) {
+            Ok(file) => self.files.push(file),
+            Err(error) => self.errors.push(describe(path, &error)),
+        }
+    }
+}
+
+fn describe(path: &Path, error: &std::io::Error) -> (String, String) {
+    (path.display().to_string(), error.to_string())
+}
+
+fn walk_error(error: &walkdir::Error, root: &Path) -> (String, String) {
+    let path = error.path().unwrap_or(root).display().to_string();
+    let reason = error
+        .io_error()
+        .map_or_else(|| error.to_string(), ToString::to_string);
+    (path, reason)
 }
 
 fn source_file(path: &Path) -> std::io::Result<SourceFile> {
@@ -69,4 +206,83 @@ fn source_file(path: &Path) -> std::io::Result<SourceFile> {
         size: metadata.len(),
         version: modified.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, relative: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, relative).unwrap();
+    }
+
+    #[test]
+    fn day_folders_are_grouped_by_account_and_day_and_listed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let day = |account: &str, region: &str, d: &str, name: &str| {
+            format!(
+                "AWSLogs/{account}/CloudTrail/{region}/2024/03/{d}/{account}_CloudTrail_{region}_202403{d}T{name}Z_x.json.gz"
+            )
+        };
+        touch(root, &day("111111111111", "us-east-1", "01", "0010"));
+        touch(root, &day("111111111111", "eu-west-1", "01", "0005"));
+        touch(root, &day("111111111111", "us-east-1", "02", "0000"));
+        touch(root, &day("222222222222", "us-east-1", "01", "0000"));
+        touch(root, "exports/b.jsonl");
+        touch(root, "exports/a.jsonl");
+        let explicit = root.join(day("111111111111", "us-east-1", "01", "0010"));
+        let found = discover(&[root.to_path_buf(), explicit], &Scope::default());
+        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        assert_eq!(found.days.len(), 3, "(account, day) groups across regions");
+        let names = |listing: DayListing| -> Vec<String> {
+            assert!(listing.errors.is_empty());
+            let files = listing
+                .files
+                .iter()
+                .map(|f| f.name.rsplit('/').next().unwrap());
+            files.map(str::to_owned).collect()
+        };
+        assert_eq!(
+            names(found.days[0].list()),
+            [
+                "111111111111_CloudTrail_eu-west-1_20240301T0005Z_x.json.gz",
+                "111111111111_CloudTrail_us-east-1_20240301T0010Z_x.json.gz",
+            ],
+            "regions merged in delivery order; the file named twice listed once"
+        );
+        assert_eq!(found.days[0].measure().0, 2, "measured once too");
+        assert_eq!(names(found.days[1].list()).len(), 1);
+        assert!(names(found.days[2].list())[0].starts_with("222222222222"));
+        let loose: Vec<_> = found
+            .loose
+            .iter()
+            .map(|f| &f.name[f.name.len() - 7..])
+            .collect();
+        assert_eq!(loose, ["a.jsonl", "b.jsonl"]);
+    }
+
+    #[test]
+    fn folders_outside_the_scope_are_pruned_before_grouping() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(
+            root,
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/a.json.gz",
+        );
+        touch(
+            root,
+            "AWSLogs/222222222222/CloudTrail/us-east-1/2024/03/01/b.json.gz",
+        );
+        let scope = Scope {
+            accounts: vec!["111111111111".into()],
+            ..Scope::default()
+        };
+        let found = discover(&[root.to_path_buf()], &scope);
+        assert_eq!(found.days.len(), 1);
+        assert_eq!(found.pruned_folders, 1);
+        assert!(found.days[0].list().files[0].name.ends_with("a.json.gz"));
+    }
 }

@@ -43,6 +43,35 @@ impl SourceFile {
     }
 }
 
+/// The order inputs are visited in: by account and delivery day as the key layout says (inputs
+/// outside the layout last), then by the delivery time in the file name, so each partition's
+/// rows arrive roughly in time order even when several regions share a day; then by name.
+pub fn visit_order(file: &SourceFile) -> impl Ord + '_ {
+    let key = file.log_key();
+    let day = key.as_ref().map(|k| (k.year, k.month, k.day));
+    let in_layout = key.is_some();
+    let account = key.and_then(|k| k.account);
+    let file_name = file.name.rsplit(['/', '\\']).next().unwrap_or(&file.name);
+    (
+        !in_layout,
+        account,
+        day,
+        key::delivery_stamp(file_name),
+        file_name,
+        &file.name,
+    )
+}
+
+/// Puts inputs in visiting order and drops any named twice (a file given on its own and found
+/// in a folder too).
+pub fn sort_for_visiting(files: &mut Vec<SourceFile>) {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_cached_key(|&file| visit_order(&files[file]));
+    let mut taken: Vec<Option<SourceFile>> = std::mem::take(files).into_iter().map(Some).collect();
+    files.extend(order.into_iter().filter_map(|file| taken[file].take()));
+    files.dedup_by(|a, b| a.name == b.name);
+}
+
 /// What a walk or a listing found.
 #[derive(Debug, Default)]
 pub struct Discovery {

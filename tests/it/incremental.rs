@@ -117,3 +117,43 @@ fn scope_prunes_folders_and_filters_records() {
     assert_eq!(count(&wider, "records_written"), 40 - 7);
     assert_unique(&lake_keys(lake.path()));
 }
+
+#[test]
+fn overlapping_sources_read_each_file_once() {
+    let input = tempfile::tempdir().unwrap();
+    let day = input
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
+    let other_region = input
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2024/03/01");
+    let records = |prefix: &str| -> Vec<serde_json::Value> {
+        (0..10)
+            .map(|i| {
+                record(
+                    &format!("{prefix}{i}"),
+                    "2024-03-01T10:00:00Z",
+                    "111122223333",
+                )
+            })
+            .collect()
+    };
+    write_records(&day.join("a.json.gz"), &records("a"));
+    write_records(&other_region.join("b.json.gz"), &records("b"));
+    write_records(&input.path().join("exports/c.json.gz"), &records("c"));
+    let lake = tempfile::tempdir().unwrap();
+    let root = input.path().to_str().unwrap();
+    let file = day.join("a.json.gz");
+    // The whole folder, one of its day folders, and a file in that day folder.
+    let run = ingest(
+        lake.path(),
+        &[root, day.to_str().unwrap(), file.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(count(&run, "files_seen"), 3);
+    assert_eq!(count(&run, "records_read"), 30, "each file read once");
+    assert_eq!(count(&run, "duplicates_dropped"), 0);
+    let again = ingest(lake.path(), &[root, file.to_str().unwrap()]);
+    assert_eq!(count(&again, "files_unchanged"), 3);
+    assert_eq!(count(&again, "records_read"), 0);
+}
