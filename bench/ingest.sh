@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Ingest benchmark: generated corpora, three readers, side by side in one run.
 #
-#   bench/ingest.sh [EVENTS [SCALE_EVENTS]]     defaults 1000000 and 4000000 events over one day
+#   bench/ingest.sh [EVENTS [SCALE_EVENTS [SCALE_DAYS]]]   defaults 1000000 and 4000000 events
+#                                                          over one day, then 4000000 over 4 days
 #
 #   zcat      gunzip of every log file to /dev/null (single-threaded): the floor to beat
 #   duckdb    read_json of the same files into one Parquet file (pip install duckdb)
 #   sts-audit ingest into a fresh lake (deduplicated, typed, partitioned Parquet)
 #
 # The EVENTS corpus gets all three readers. The SCALE_EVENTS corpus (0 to skip) gets zcat and
-# sts-audit only, to show how time and memory grow with the corpus. zcat and sts-audit run RUNS
+# sts-audit only, to show how time and memory grow with the corpus: once over one day (four
+# times the events per day and per file) and once over SCALE_DAYS days (0 to skip; the same
+# events per day as the first corpus, so only the length of the run grows). zcat and sts-audit run RUNS
 # times each (default 3), interleaved so that both see the same machine, and the median wall
 # time is reported (peak RSS is the largest seen); DuckDB runs once.
 #
@@ -19,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-1000000}
 SCALE_EVENTS=${2:-4000000}
+SCALE_DAYS=${3:-4}
 OUT=${BENCH_DIR:-bench/out}
 CORPUS=${CORPUS:-$OUT/corpus-$EVENTS}
 RUNS=${RUNS:-3}
@@ -47,11 +51,11 @@ largest() { printf '%s\n' "$@" | sort -g | tail -1; }
 rate() { python3 -c "print(f'{$1/$2:,.0f}')"; }
 summary_field() { python3 -c "import json; print(json.load(open('$OUT/sts-audit.out'))['$1'])"; }
 
-# prepare EVENTS DIR: generates the corpus when missing; sets LIST, FILES, BYTES
+# prepare EVENTS DIR [DAYS]: generates the corpus when missing; sets LIST, FILES, BYTES
 prepare() {
-  [ -d "$2" ] || python3 ../shared/tools/gen_cloudtrail.py "$2" --events "$1" --days 1
+  [ -d "$2" ] || python3 ../shared/tools/gen_cloudtrail.py "$2" --events "$1" --days "${3:-1}"
   # Only event logs (digest files hold no records and would make DuckDB's schema fail).
-  LIST=$OUT/files-$1.txt
+  LIST=$OUT/files-$1-${3:-1}d.txt
   find "$2" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$LIST"
   FILES=$(wc -l < "$LIST")
   BYTES=$(xargs -a "$LIST" stat -c %s | awk '{s += $1} END {print s}')
@@ -111,21 +115,27 @@ MD
 )
 echo "$TABLE"
 
-# scale_row EVENTS FILES RECORDS: one row of the scaling table from the last zcat_and_sts
+# scale_row EVENTS DAYS FILES RECORDS: one row of the scaling table from the last zcat_and_sts
 scale_row() {
-  echo "| $(python3 -c "print(f'{$1:,}')") | $2 | $(python3 -c "print(f'{$3:,}')") | $ZCAT_S | $STS_S | $(python3 -c "print(f'{$STS_S/$ZCAT_S:.2f}')") | $(rate "$3" "$STS_S") | $STS_RSS |"
+  echo "| $(python3 -c "print(f'{$1:,}')") | $2 | $3 | $(python3 -c "print(f'{$4:,}')") | $ZCAT_S | $STS_S | $(python3 -c "print(f'{$STS_S/$ZCAT_S:.2f}')") | $(rate "$4" "$STS_S") | $STS_RSS |"
 }
 SCALE=$(cat <<MD
-| generated events | log files | records | zcat s | sts-audit s | sts-audit / zcat | sts-audit records/s | sts-audit peak RSS MiB |
-| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-$(scale_row "$EVENTS" "$FILES" "$STS_RECORDS")
+| generated events | days | log files | records | zcat s | sts-audit s | sts-audit / zcat | sts-audit records/s | sts-audit peak RSS MiB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+$(scale_row "$EVENTS" 1 "$FILES" "$STS_RECORDS")
 MD
 )
 if [ "$SCALE_EVENTS" != 0 ]; then
   prepare "$SCALE_EVENTS" "$OUT/corpus-$SCALE_EVENTS"
   zcat_and_sts "$OUT/corpus-$SCALE_EVENTS"
   SCALE="$SCALE
-$(scale_row "$SCALE_EVENTS" "$FILES" "$(summary_field records_read)")"
+$(scale_row "$SCALE_EVENTS" 1 "$FILES" "$(summary_field records_read)")"
+  if [ "$SCALE_DAYS" != 0 ]; then
+    prepare "$SCALE_EVENTS" "$OUT/corpus-$SCALE_EVENTS-${SCALE_DAYS}d" "$SCALE_DAYS"
+    zcat_and_sts "$OUT/corpus-$SCALE_EVENTS-${SCALE_DAYS}d"
+    SCALE="$SCALE
+$(scale_row "$SCALE_EVENTS" "$SCALE_DAYS" "$FILES" "$(summary_field records_read)")"
+  fi
 fi
 echo "$SCALE"
 
