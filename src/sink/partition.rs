@@ -503,50 +503,47 @@ mod tests {
         Partitions::new(writer, budget_bytes)
     }
 
-    #[test]
-    fn rows_arriving_a_little_out_of_order_make_one_sorted_file() {
+    /// Appends rows with these event times, in this order, to one partition with this budget;
+    /// returns how many files were written and the times in each file.
+    fn write_rows(budget_bytes: usize, times: &[i64]) -> (usize, Vec<Vec<i64>>) {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
         let key = PartitionKey::new(Some("111122223333"), None, date);
-        // A budget of a few rows: many writes, each holding back the last 15 minutes.
-        let mut parts = partitions(lake.path(), 8 * 1024);
-        let mut expected = Vec::new();
-        for i in 0..2000_i64 {
-            // One row a minute, each pair delivered swapped, every 10th row 10 minutes late.
-            let minute = if i % 10 == 9 { i - 10 } else { i ^ 1 };
-            let micros = 1_709_251_200_000_000 + minute * MINUTE / 4;
-            expected.push(micros);
+        let mut parts = partitions(lake.path(), budget_bytes);
+        for (i, &micros) in times.iter().enumerate() {
             parts
-                .append(&key, FileKind::Events, &row(i as usize, micros))
+                .append(&key, FileKind::Events, &row(i, micros))
                 .unwrap();
         }
-        assert_eq!(parts.flush_all().unwrap(), 1);
-        let files = file_times(&key.dir(lake.path()));
-        assert_eq!(files.len(), 1);
-        expected.sort();
-        assert_eq!(files[0], expected);
+        let written = parts.flush_all().unwrap();
+        (written, file_times(&key.dir(lake.path())))
+    }
+
+    fn sorted(times: &[i64]) -> Vec<i64> {
+        let mut sorted = times.to_vec();
+        sorted.sort();
+        sorted
+    }
+
+    #[test]
+    fn rows_arriving_a_little_out_of_order_make_one_sorted_file() {
+        // One row every 15 s, each pair delivered swapped, every 10th row 10 rows late; a
+        // budget of a few rows: many writes, each holding back the last 15 minutes.
+        let times: Vec<i64> = (0..2000_i64)
+            .map(|i| if i % 10 == 9 { i - 10 } else { i ^ 1 })
+            .map(|minute| 1_709_251_200_000_000 + minute * MINUTE / 4)
+            .collect();
+        assert_eq!(write_rows(8 * 1024, &times), (1, vec![sorted(&times)]));
     }
 
     #[test]
     fn a_busy_partition_over_the_budget_still_makes_one_sorted_file() {
-        let lake = tempfile::tempdir().unwrap();
-        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
         // A row a second: the 15 minutes held back are far more than the budget, so writes
         // must keep back less; rows still arrive a second out of order (pairs swapped).
-        let mut parts = partitions(lake.path(), 256 * 1024);
-        let mut expected = Vec::new();
-        for i in 0..6000_i64 {
-            let micros = 1_709_251_200_000_000 + (i ^ 1) * 1_000_000;
-            expected.push(micros);
-            parts
-                .append(&key, FileKind::Events, &row(i as usize, micros))
-                .unwrap();
-        }
-        assert_eq!(parts.flush_all().unwrap(), 1);
-        let files = file_times(&key.dir(lake.path()));
-        expected.sort();
-        assert_eq!(files, [expected]);
+        let times: Vec<i64> = (0..6000_i64)
+            .map(|i| 1_709_251_200_000_000 + (i ^ 1) * 1_000_000)
+            .collect();
+        assert_eq!(write_rows(256 * 1024, &times), (1, vec![sorted(&times)]));
     }
 
     #[test]
