@@ -10,8 +10,12 @@
 //!
 //! Copies of one key that land in two slots (a hand-edited copy with another eventTime, a
 //! record without a valid recipient read from two accounts' files) are caught within a run by
-//! a Bloom filter over all of the run's keys, checked exactly against the other slots on a
-//! "maybe".
+//! a Bloom filter over the run's most recent keys (the last 2-4 million), checked exactly
+//! against the other slots on a "maybe". The filter has a fixed size, so that memory does not
+//! grow with the length of a run (over all keys it was 3 bytes a key: 300 MB for 100M events);
+//! files are visited account by account and day by day, so such copies, which come from the
+//! same account's logs, are near each other in a run. Copies in one slot, which is every copy
+//! CloudTrail itself delivers again, are always caught, in a run and across runs.
 //!
 //! Memory is bounded: when the slots outgrow the budget, the least recently used ones are
 //! written, sorted, to a spill file, searched there on a "maybe" (one page read) and read back
@@ -20,7 +24,7 @@
 //! the resident keys stay within the budget however busy a day is (with whole partitions as
 //! the unit, a busy account's day alone held 50 MB of keys at the 4M-event benchmark).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::fs::FileExt;
@@ -103,15 +107,17 @@ pub struct PartitionKeys {
     slots: [KeySlot; SLOTS],
 }
 
-/// A Bloom filter over this run's keys, in layers that double in size as keys arrive, so that
-/// it needs no size up front: 3 bytes a key, and "maybe" for about 1 key in 15,000
-/// unseen per layer. The filter is blocked: all of a key's bits are in one 64-byte block, so a lookup
-/// touches one cache line per layer (a classic filter's 14 scattered bits cost 14 cache misses
-/// a key once the filter outgrows the cache). The keys are 128-bit hashes already: 32 bits of
-/// the key pick the block and ten independent 9-bit slices of the other 96 pick the bits.
+/// A Bloom filter over this run's most recent keys, in two generations of fixed size: when the
+/// newer is full the older is dropped and a new one begun, so it holds the last one to two
+/// generations of keys (2-4M over all shards) in at most 12.6 MB, 3 bytes a key, and answers
+/// "maybe" for about 1 key in 15,000 unseen per generation. The filter is blocked: all of a
+/// key's bits are in one 64-byte block, so a lookup touches one cache line per generation (a
+/// classic filter's 14 scattered bits cost 14 cache misses a key once the filter outgrows the
+/// cache). The keys are 128-bit hashes already: 32 bits of the key pick the block and ten
+/// independent 9-bit slices of the other 96 pick the bits.
 #[derive(Default)]
 struct SeenFilter {
-    layers: Vec<FilterLayer>,
+    generations: VecDeque<FilterLayer>,
 }
 
 /// 512 bits: one cache line.
@@ -124,8 +130,12 @@ struct FilterLayer {
 }
 
 const FILTER_BITS_PER_KEY: usize = 24;
-/// Keys in a shard's first layer (the filter is split in [`FILTER_SHARDS`] shards).
-const FILTER_FIRST_CAPACITY: usize = 1 << 17;
+/// Keys in one generation of a shard (the filter is split in [`FILTER_SHARDS`] shards): 2Mi
+/// keys a generation over all shards, 6.3 MB. Allocated zeroed, so its pages cost memory only
+/// once keys reach them.
+const FILTER_GENERATION_CAPACITY: usize = 1 << 18;
+/// Generations kept: the newest, filling, and the one before it.
+const FILTER_GENERATIONS: usize = 2;
 /// Shards of the filter, each behind its own lock, so that workers rarely wait for each other;
 /// a key always goes to the same shard.
 const FILTER_SHARDS: usize = 8;
@@ -170,18 +180,21 @@ fn block_bits(hash: u128) -> impl Iterator<Item = usize> {
 impl SeenFilter {
     /// Adds the key; true when it may have been added before.
     fn insert(&mut self, hash: u128) -> bool {
-        if self.layers.iter().any(|layer| layer.contains(hash)) {
+        if self.generations.iter().any(|layer| layer.contains(hash)) {
             return true;
         }
-        let full = self.layers.last().is_none_or(|l| l.count >= l.capacity);
+        let full = self
+            .generations
+            .back()
+            .is_none_or(|l| l.count >= l.capacity);
         if full {
-            let capacity = self
-                .layers
-                .last()
-                .map_or(FILTER_FIRST_CAPACITY, |l| l.capacity * 2);
-            self.layers.push(FilterLayer::new(capacity));
+            if self.generations.len() == FILTER_GENERATIONS {
+                self.generations.pop_front();
+            }
+            let newest = FilterLayer::new(FILTER_GENERATION_CAPACITY);
+            self.generations.push_back(newest);
         }
-        if let Some(layer) = self.layers.last_mut() {
+        if let Some(layer) = self.generations.back_mut() {
             layer.add(hash);
         }
         false
@@ -818,18 +831,32 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_grows_and_forgets_nothing() {
+    fn the_filter_remembers_the_recent_keys_in_a_fixed_size() {
         let mut filter = SeenFilter::default();
-        let keys: Vec<u128> = (0..3_000_000u64)
+        let capacity = FILTER_GENERATION_CAPACITY;
+        let keys: Vec<u128> = (0..3 * capacity as u64)
             .map(|n| key_hash(&format!("k{n}"), None))
             .collect();
         let maybes = keys.iter().filter(|&&key| filter.insert(key)).count();
-        assert!(maybes < 1000, "{maybes} false maybes in 3M new keys");
         assert!(
-            keys.iter().all(|&key| filter.insert(key)),
-            "every key is remembered"
+            maybes < 300,
+            "{maybes} false maybes in {} new keys",
+            keys.len()
         );
-        // 128Ki, 256Ki, ... 2Mi keys: the first four hold 2Mi - 128Ki keys, the fifth the rest.
-        assert_eq!(filter.layers.len(), 5);
+        assert_eq!(
+            filter.generations.len(),
+            2,
+            "the oldest generation is dropped"
+        );
+        let recent = &keys[2 * capacity..];
+        assert!(
+            recent.iter().all(|&key| filter.insert(key)),
+            "every key of the last generation is remembered"
+        );
+        let forgotten = keys[..capacity]
+            .iter()
+            .filter(|&&key| !filter.generations.iter().any(|l| l.contains(key)))
+            .count();
+        assert!(forgotten > capacity - 100, "the first generation is gone");
     }
 }
