@@ -24,6 +24,7 @@ const EXIT_PARTIAL: u8 = 2;
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -244,3 +245,25 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
         other => Ok(other?),
     }
 }
+
+/// Allocations from this size up get a mapping of their own, returned to the system when freed.
+const MMAP_THRESHOLD_BYTES: i32 = 256 << 10;
+
+/// Ingest's large buffers (Arrow columns, Parquet pages and column chunks, compressor state)
+/// live for one write or one row group. glibc's default threshold rises to the size of each
+/// large block freed (up to 32 MiB), so these blocks end up in the per-thread heaps, whose freed
+/// space stays resident and, carved up by small allocations, is rarely whole again. A fixed
+/// threshold hands them back as they are freed: peak RSS of the 1M-event ingest benchmark fell
+/// from about 330 to 245 MiB (4M events over four days: 361 to 275), at no cost in time we
+/// could measure. Nothing else in the program allocates blocks this large often enough to
+/// notice the extra system calls.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}

@@ -92,7 +92,7 @@ const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 const FILE_MAX_ROWS: usize = 512 * 1024;
 
 /// Files of each kind one worker keeps open: each holds its unfinished row group and a
-/// compressor per column (about 40 MB). Files are visited partition by partition, so one is
+/// compressor per column (up to about 10 MB: see `parquet::ROW_GROUP_MEMORY_BYTES`). Files are visited partition by partition, so one is
 /// enough: the few rows of a neighbouring day (events just before midnight, delivered after)
 /// wait in the buffer and go to their own small file.
 const MAX_OPEN_FILES: usize = 1;
@@ -206,6 +206,9 @@ pub struct Partitions {
     buffered_bytes: usize,
     budget_bytes: usize,
     appends: u64,
+    /// The most files of one kind this worker has had open at once, the moment of a switch
+    /// from one file to the next included.
+    most_open: usize,
     writer: PartWriter,
 }
 
@@ -216,6 +219,7 @@ impl Partitions {
             buffered_bytes: 0,
             budget_bytes,
             appends: 0,
+            most_open: 0,
             writer,
         }
     }
@@ -307,21 +311,12 @@ impl Partitions {
             }
         };
         if ready > 0 {
-            let first = time(&rows[0]);
-            let full_or_behind = pending.file.as_ref().is_some_and(|file| {
-                file.rows() >= FILE_MAX_ROWS || file.last_time().is_some_and(|last| first < last)
-            });
-            if full_or_behind && let Some(file) = pending.file.take() {
-                self.writer.publish(key, file)?;
-            }
-            let file = match pending.file.as_mut() {
-                Some(file) => file,
-                None => pending.file.insert(self.writer.create(key, kind)?),
-            };
-            file.append(&batches, &rows[..ready])?;
+            self.file_for(key, kind, time(&rows[0]))?
+                .append(&batches, &rows[..ready])?;
         }
         if ready < rows.len() {
             let recent = interleave_record_batch(&batches, &rows[ready..]).map_err(arrow_error)?;
+            let pending = &mut self.pending.entry(key.clone()).or_default()[kind as usize];
             pending.held_bytes = recent.get_array_memory_size();
             self.buffered_bytes += pending.held_bytes;
             pending.held = Some(recent);
@@ -329,28 +324,91 @@ impl Partitions {
         self.close_least_recent(kind)
     }
 
+    /// The partition's file that rows from `first` on can be appended to: its open file,
+    /// unless that is full or already past `first`; else a new one. A new file is created
+    /// only after this worker's other files of the kind are closed, so that it never holds
+    /// more than [`MAX_OPEN_FILES`] of them, not even for the moment of the switch (each holds
+    /// a row group and a compressor per column: closing after opening put a third file in the
+    /// peak memory of runs over several days).
+    fn file_for(
+        &mut self,
+        key: &PartitionKey,
+        kind: FileKind,
+        first: i64,
+    ) -> Result<&mut PartFile, SinkError> {
+        let pending = &mut self.pending.entry(key.clone()).or_default()[kind as usize];
+        let full_or_behind = pending.file.as_ref().is_some_and(|file| {
+            file.rows() >= FILE_MAX_ROWS || file.last_time().is_some_and(|last| first < last)
+        });
+        if full_or_behind && let Some(file) = pending.file.take() {
+            self.writer.publish(key, file)?;
+        }
+        if pending.file.is_none() {
+            self.close_others(key, kind, MAX_OPEN_FILES - 1)?;
+        }
+        let others_open = self.open_files(kind, Some(key));
+        let pending = &mut self.pending.entry(key.clone()).or_default()[kind as usize];
+        match pending.file {
+            Some(ref mut file) => Ok(file),
+            None => {
+                self.most_open = self.most_open.max(others_open + 1);
+                Ok(pending.file.insert(self.writer.create(key, kind)?))
+            }
+        }
+    }
+
     /// Past `MAX_OPEN_FILES` of a kind, finishes the ones this worker touched least recently.
     fn close_least_recent(&mut self, kind: FileKind) -> Result<(), SinkError> {
-        while self.open_files(kind) > MAX_OPEN_FILES {
-            let oldest = self
-                .pending
-                .iter()
-                .map(|(key, files)| (key, &files[kind as usize]))
-                .filter(|(_, pending)| pending.file.is_some())
-                .min_by_key(|(_, pending)| pending.last_used)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(key) => self.close(&key, kind)?,
-                None => break,
+        while self.open_files(kind, None) > MAX_OPEN_FILES {
+            if !self.close_oldest(kind, None)? {
+                break;
             }
         }
         Ok(())
     }
 
-    fn open_files(&self, kind: FileKind) -> usize {
+    /// Finishes this worker's files of a kind, least recently touched first, other than
+    /// `key`'s, until at most `keep` of them are open.
+    fn close_others(
+        &mut self,
+        key: &PartitionKey,
+        kind: FileKind,
+        keep: usize,
+    ) -> Result<(), SinkError> {
+        while self.open_files(kind, Some(key)) > keep {
+            if !self.close_oldest(kind, Some(key))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes the least recently touched open file of a kind (not `except`'s); false when
+    /// there is none.
+    fn close_oldest(
+        &mut self,
+        kind: FileKind,
+        except: Option<&PartitionKey>,
+    ) -> Result<bool, SinkError> {
+        let oldest = self
+            .pending
+            .iter()
+            .filter(|(key, _)| Some(*key) != except)
+            .map(|(key, files)| (key, &files[kind as usize]))
+            .filter(|(_, pending)| pending.file.is_some())
+            .min_by_key(|(_, pending)| pending.last_used)
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(key) => self.close(&key, kind).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Open files of a kind, not counting `except`'s.
+    fn open_files(&self, kind: FileKind, except: Option<&PartitionKey>) -> usize {
         self.pending
-            .values()
-            .filter(|files| files[kind as usize].file.is_some())
+            .iter()
+            .filter(|(key, files)| Some(*key) != except && files[kind as usize].file.is_some())
             .count()
     }
 
@@ -599,11 +657,54 @@ mod tests {
                     .append(&key, FileKind::Events, &row(i as usize, micros))
                     .unwrap();
             }
-            let open = parts.open_files(FileKind::Events);
+            let open = parts.open_files(FileKind::Events, None);
             assert!(open <= MAX_OPEN_FILES, "{open} files open");
         }
+        // Not even while switching from one day's file to the next.
+        assert_eq!(parts.most_open, MAX_OPEN_FILES);
         // One file per day: each partition was finished while the next ones were written.
         assert_eq!(parts.flush_all().unwrap(), 10);
+    }
+
+    #[test]
+    fn wide_rows_make_row_groups_smaller_than_the_row_limit() {
+        // 2 KB of poorly compressible text a row: the writer's memory reaches its cap long
+        // before ROW_GROUP_ROWS rows.
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let mut parts = partitions(lake.path(), 256 << 20);
+        let start = 1_709_251_200_000_000;
+        let rows = 20_000;
+        for i in 0..rows {
+            let mut wide = row(i, start + i as i64 * 1_000_000);
+            let text: String = (0..128)
+                .map(|j| {
+                    format!(
+                        "{:016x}",
+                        xxhash_rust::xxh3::xxh3_64(&[i, j].map(|n| n as u8))
+                    )
+                })
+                .collect();
+            wide.set(col::REQUEST_PARAMETERS, Cell::text(text));
+            parts.append(&key, FileKind::Events, &wide).unwrap();
+        }
+        assert_eq!(parts.flush_all().unwrap(), 1);
+        let path = std::fs::read_dir(key.dir(lake.path()))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+        let groups: Vec<i64> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|group| group.num_rows())
+            .collect();
+        assert!(groups.len() > 1, "one row group of {groups:?} rows");
+        assert_eq!(groups.iter().sum::<i64>(), rows as i64);
     }
 
     #[test]
