@@ -92,9 +92,10 @@ const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 const FILE_MAX_ROWS: usize = 512 * 1024;
 
 /// Files of each kind one worker keeps open: each holds its unfinished row group and a
-/// compressor per column (up to about 10 MB: see `parquet::ROW_GROUP_MEMORY_BYTES`). Files are visited partition by partition, so one is
-/// enough: the few rows of a neighbouring day (events just before midnight, delivered after)
-/// wait in the buffer and go to their own small file.
+/// compressor per column (about 10 MB: see `parquet::ROW_GROUP_MEMORY_BYTES`). Files are
+/// visited partition by partition, so one is enough: the few rows of a neighbouring day
+/// (events just before midnight, delivered after) wait in the buffer and go to their own small
+/// file.
 const MAX_OPEN_FILES: usize = 1;
 
 /// Which files of a partition a row goes to. The credential-issuing STS calls, which every
