@@ -259,6 +259,10 @@ const MMAP_THRESHOLD_BYTES: i32 = 256 << 10;
 /// notice the extra system calls.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
+    // glibc's own setting, when given, wins.
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
+        return;
+    }
     // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
