@@ -649,6 +649,7 @@ fn process_file(
         return Ok(outcome);
     }
     outcome.counts.decompressed = buf.data().len() as u64;
+    parts.reserve(buf.footprint());
     let mut records = RecordSink {
         file,
         key_account: file.log_key().and_then(|key| key.account),

@@ -59,6 +59,11 @@ impl FileBuffer {
     pub fn data(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+
+    /// The memory the buffer holds, for the worker's budget.
+    pub fn footprint(&self) -> usize {
+        self.bytes.capacity() + self.compressed.capacity()
+    }
 }
 
 /// Gzip files up to this size are read whole and inflated in one call; larger ones stream.

@@ -87,6 +87,14 @@ pub fn is_account_id(text: &str) -> bool {
 /// so rows this recent are held back for the next write; a row later than this starts a new file.
 const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 
+/// A partition holds back at most this share of the budget as too recent to write, whatever
+/// the lateness window holds. Held rows are copied at every write (they are merged with the
+/// next rows), so without a cap both the copy and the memory grew with the rate of events: the
+/// 15 minutes of the busiest account are ~3 MB a worker at 1M events a day and ~11 MB at 4M.
+/// Rows later than what was held start a new file; on the 4M-event benchmark the lake still
+/// has 76-80 files.
+const HOLD_SHARE: usize = 8;
+
 /// Rows per file before a worker starts the next one (row groups are smaller; see
 /// `parquet::ROW_GROUP_ROWS`): large files for readers, bounded uploads to S3.
 const FILE_MAX_ROWS: usize = 512 * 1024;
@@ -206,6 +214,9 @@ pub struct Partitions {
     pending: HashMap<PartitionKey, PartitionFiles>,
     buffered_bytes: usize,
     budget_bytes: usize,
+    /// Memory the worker holds outside the buffer (the file being read), counted against the
+    /// budget so that larger input files mean fewer buffered rows, not more memory.
+    reserved_bytes: usize,
     appends: u64,
     /// The most files of one kind this worker has had open at once, the moment of a switch
     /// from one file to the next included.
@@ -219,6 +230,7 @@ impl Partitions {
             pending: HashMap::new(),
             buffered_bytes: 0,
             budget_bytes,
+            reserved_bytes: 0,
             appends: 0,
             most_open: 0,
             writer,
@@ -242,10 +254,24 @@ impl Partitions {
         pending.fresh.append(row);
         pending.last_used = self.appends;
         self.buffered_bytes += pending.fresh.bytes() - before;
-        if self.buffered_bytes > self.budget_bytes {
+        if self.over_budget() {
             self.write_largest()?;
         }
         Ok(())
+    }
+
+    /// Sets the memory the worker holds outside the buffer; see `reserved_bytes`.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.reserved_bytes = bytes;
+    }
+
+    fn over_budget(&self) -> bool {
+        self.buffered_bytes + self.reserved_bytes > self.budget_bytes
+    }
+
+    /// The most a partition holds back as too recent to write; see [`HOLD_SHARE`].
+    fn hold_limit(&self) -> usize {
+        self.budget_bytes / HOLD_SHARE
     }
 
     fn write_largest(&mut self) -> Result<(), SinkError> {
@@ -264,11 +290,11 @@ impl Partitions {
         // newest half a budget back. Writing everything would move the file's end to the newest
         // row, and the next input's rows, nearly all a little older, would start a new file
         // (at --buffer-size 32M, 170 files instead of 78 on the 4M-event benchmark).
-        if self.buffered_bytes > self.budget_bytes {
+        if self.over_budget() {
             self.write(&key, kind, Hold::Newest(self.budget_bytes / 2))?;
         }
         // A budget smaller than one row's fixed cost.
-        if self.buffered_bytes > self.budget_bytes {
+        if self.over_budget() {
             self.write(&key, kind, Hold::Nothing)?;
         }
         Ok(())
@@ -299,17 +325,17 @@ impl Partitions {
             return Ok(());
         };
         let time = |&(batch, row): &(usize, usize)| event_times(batches[batch])[row];
+        let per_row = (pending_bytes / rows.len()).max(1);
+        let newest = |bytes: usize| rows.len().saturating_sub(bytes / per_row);
         let ready = match hold {
             Hold::Nothing => rows.len(),
             Hold::Recent => {
                 let watermark =
                     event_times(batches[last_batch])[last_row].saturating_sub(LATENESS_MICROS);
-                rows.partition_point(|row| time(row) <= watermark)
+                let in_order = rows.partition_point(|row| time(row) <= watermark);
+                in_order.max(newest(self.hold_limit()))
             }
-            Hold::Newest(bytes) => {
-                let per_row = (pending_bytes / rows.len()).max(1);
-                rows.len().saturating_sub(bytes / per_row)
-            }
+            Hold::Newest(bytes) => newest(bytes),
         };
         if ready > 0 {
             self.file_for(key, kind, time(&rows[0]))?
@@ -603,6 +629,56 @@ mod tests {
             .map(|i| 1_709_251_200_000_000 + (i ^ 1) * 1_000_000)
             .collect();
         assert_eq!(write_rows(256 * 1024, &times), (1, vec![sorted(&times)]));
+    }
+
+    #[test]
+    fn a_busy_partition_holds_back_at_most_a_share_of_the_budget() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let budget = 256 * 1024;
+        let mut parts = partitions(lake.path(), budget);
+        let start = 1_709_251_200_000_000;
+        let mut most_held = 0;
+        // A row a second: 15 minutes of rows are several budgets.
+        for i in 0..6000_i64 {
+            parts
+                .append(
+                    &key,
+                    FileKind::Events,
+                    &row(i as usize, start + i * 1_000_000),
+                )
+                .unwrap();
+            most_held = most_held.max(parts.pending[&key][FileKind::Events as usize].held_bytes);
+        }
+        assert!(most_held > 0, "nothing was ever held back");
+        // A held batch's arrays round up their buffers: allow a little over the share.
+        let limit = budget / HOLD_SHARE;
+        assert!(most_held <= limit + limit / 2, "held {most_held} bytes");
+        assert_eq!(parts.flush_all().unwrap(), 1);
+    }
+
+    #[test]
+    fn memory_reserved_outside_the_buffer_counts_against_the_budget() {
+        let lake = tempfile::tempdir().unwrap();
+        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let budget = 1 << 20;
+        let start = 1_709_251_200_000_000;
+        let mut parts = partitions(lake.path(), budget);
+        parts
+            .append(&key, FileKind::Events, &row(0, start))
+            .unwrap();
+        assert!(parts.buffered_bytes > 0, "one row fits a 1 MB budget");
+        // A file as large as the budget being read: nothing more may be buffered.
+        parts.reserve(budget);
+        for i in 1..100_i64 {
+            parts
+                .append(&key, FileKind::Events, &row(i as usize, start + i * MINUTE))
+                .unwrap();
+            assert_eq!(parts.buffered_bytes, 0);
+        }
+        assert_eq!(parts.flush_all().unwrap(), 1);
     }
 
     #[test]
