@@ -34,8 +34,10 @@ const ROW_GROUP_MEMORY_BYTES: usize = 8 << 20;
 
 /// How many sorted rows are materialised at once while writing (bounds the extra memory: at
 /// 16Ki rows the copies of wide STS rows peaked at 31 MB; 4Ki took 19 MiB off the 4M-event
-/// ingest peak at no cost in CPU).
-const WRITE_CHUNK_ROWS: usize = 4 * 1024;
+/// ingest peak, and 1Ki another 10-13 MiB at 1M and 4M events, at no CPU cost we could
+/// measure: most columns of a 1Ki-row chunk are under the allocator's mmap threshold, so they
+/// reuse heap memory instead of fresh pages).
+const WRITE_CHUNK_ROWS: usize = 1024;
 
 /// Columns that are (nearly) unique per row: a dictionary would only cost time.
 const UNIQUE_COLUMNS: [usize; 6] = [
