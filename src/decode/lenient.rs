@@ -174,8 +174,19 @@ pub fn json_string(raw: &str) -> Option<Cow<'_, str>> {
 /// True when a JSON text nests objects/arrays deeper than `limit`: such values are refused at
 /// ingest so that no later reader (SQL JSON functions, Spark) has to recurse that deep.
 pub fn nests_deeper_than(raw: &str, limit: usize) -> bool {
-    // Fast path: nesting needs an opening bracket per level, and this count vectorises.
-    let openings = raw.bytes().filter(|&b| b == b'{' || b == b'[').count();
+    // Fast path: nesting needs an opening bracket per level. Counted in byte lanes a block of
+    // at most 255 bytes at a time, the count vectorises to 16 bytes an instruction; counting
+    // into a usize did 2, and took 3% of ingest time.
+    let openings: usize = raw
+        .as_bytes()
+        .chunks(255)
+        .map(|block| {
+            let count = block.iter().fold(0u8, |count, &b| {
+                count.wrapping_add(u8::from(b == b'{') + u8::from(b == b'['))
+            });
+            usize::from(count)
+        })
+        .sum();
     if openings <= limit {
         return false;
     }

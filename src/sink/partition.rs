@@ -15,7 +15,7 @@ use arrow::error::ArrowError;
 
 use super::parquet::{PartFile, event_times, time_order};
 use super::remote::RemoteLake;
-use crate::batch::{EventBatchBuilder, Row, schema};
+use crate::batch::{EventBatchBuilder, Row, SpareBuffers, schema};
 use crate::error::SinkError;
 use crate::source::key::date_text;
 
@@ -221,6 +221,8 @@ pub struct Partitions {
     /// The most files of one kind this worker has had open at once, the moment of a switch
     /// from one file to the next included.
     most_open: usize,
+    /// The text buffers of the last batch written, for the next batch to fill.
+    spare: SpareBuffers,
     writer: PartWriter,
 }
 
@@ -233,6 +235,7 @@ impl Partitions {
             reserved_bytes: 0,
             appends: 0,
             most_open: 0,
+            spare: SpareBuffers::default(),
             writer,
         }
     }
@@ -251,7 +254,7 @@ impl Partitions {
         };
         let pending = &mut files[kind as usize];
         let before = pending.fresh.bytes();
-        pending.fresh.append(row);
+        pending.fresh.append(row, &mut self.spare);
         pending.last_used = self.appends;
         self.buffered_bytes += pending.fresh.bytes() - before;
         if self.over_budget() {
@@ -347,6 +350,11 @@ impl Partitions {
             pending.held_bytes = recent.get_array_memory_size();
             self.buffered_bytes += pending.held_bytes;
             pending.held = Some(recent);
+        }
+        // Rows keep coming after a write to stay in budget; not after closing a file, where
+        // the buffers would only add to the memory of the writes that follow.
+        if hold != Hold::Nothing {
+            self.spare.recycle(fresh);
         }
         self.close_least_recent(kind)
     }
@@ -462,6 +470,7 @@ impl Partitions {
 
     /// Writes and publishes everything; returns how many files this worker wrote in all.
     pub fn flush_all(mut self) -> Result<usize, SinkError> {
+        self.spare.clear();
         let mut keys: Vec<PartitionKey> = self.pending.keys().cloned().collect();
         keys.sort();
         for key in keys {
