@@ -489,8 +489,9 @@ mod tests {
 
     #[test]
     fn a_spare_buffer_much_larger_than_needed_is_left_for_another_batch() {
-        let mut spare = SpareBuffers::default();
-        spare.values = vec![Some(Vec::with_capacity(8 << 20))];
+        let mut spare = SpareBuffers {
+            values: vec![Some(Vec::with_capacity(8 << 20))],
+        };
         assert_eq!(spare.bytes(), 8 << 20);
         assert!(spare.take(0, 1 << 20).is_none());
         assert!(spare.take(0, 4 << 20).is_some());
