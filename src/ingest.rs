@@ -28,11 +28,19 @@ use crate::sink::rejected::RejectedLog;
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
 use crate::source::local::{self, DayGroup};
+use crate::source::read_ahead::ReadAhead;
 use crate::source::s3::{self, FetchJob, Fetched};
 use crate::source::{Discovery, Origin, SourceFile, sort_for_visiting};
 
 /// Fetched S3 objects waiting to be decoded hold at most this much memory.
 const FETCH_BUDGET_BYTES: u64 = 256 << 20;
+
+/// Local inputs are read ahead this many files before the workers reach them: enough to keep
+/// reads in flight while two workers decode ~3,000 small files a second, and few enough that
+/// the pages are still cached when a worker gets there.
+const READ_AHEAD_FILES: usize = 32;
+/// ... or fewer, once the window holds this many bytes (large files need fewer in flight).
+const READ_AHEAD_BYTES: u64 = 32 << 20;
 
 /// At most this many failures are listed in the summary (all are printed to stderr and counted).
 const LISTED_FAILURES: usize = 1000;
@@ -138,9 +146,13 @@ struct Feed {
 
 struct Queue {
     days: std::vec::IntoIter<DayGroup>,
-    /// The inputs of the last day listed that no worker has taken yet.
+    /// The inputs listed and not taken yet, in visiting order: the day folders listed so far,
+    /// then, once every day is listed, the inputs listed whole.
     listed: VecDeque<SourceFile>,
     direct: std::vec::IntoIter<SourceFile>,
+    read_ahead: ReadAhead,
+    /// How many inputs at the front of `listed` were already passed to `read_ahead`.
+    requested: usize,
 }
 
 /// What listing one day found, for the summary.
@@ -153,15 +165,34 @@ struct DayCounts {
 }
 
 impl Queue {
-    /// The next input a worker opens itself, listing the next day when the last is used up;
-    /// inputs an earlier run finished are dropped and counted in `counts`.
+    fn new(days: Vec<DayGroup>, direct: Vec<SourceFile>, read_ahead: ReadAhead) -> Queue {
+        Queue {
+            days: days.into_iter(),
+            listed: VecDeque::new(),
+            direct: direct.into_iter(),
+            read_ahead,
+            requested: 0,
+        }
+    }
+
+    /// The next input a worker opens itself. Inputs an earlier run finished are dropped and
+    /// counted in `counts`. The inputs after it are passed to the read-ahead.
     fn next(&mut self, manifest: &Manifest, counts: &mut DayCounts) -> Option<SourceFile> {
-        loop {
-            if let Some(file) = self.listed.pop_front() {
-                return Some(file);
-            }
+        self.fill(manifest, counts);
+        let file = self.listed.pop_front()?;
+        self.requested = self.requested.saturating_sub(1);
+        self.request_ahead();
+        Some(file)
+    }
+
+    /// Lists day folders until more inputs wait than the read-ahead window holds, so reading
+    /// ahead crosses from one day to the next. Once every day is listed, it queues the inputs
+    /// that were listed whole.
+    fn fill(&mut self, manifest: &Manifest, counts: &mut DayCounts) {
+        while self.listed.len() <= READ_AHEAD_FILES {
             let Some(day) = self.days.next() else {
-                return self.direct.next();
+                self.listed.extend(self.direct.by_ref());
+                return;
             };
             let listing = day.list();
             counts.seen += listing.files.len() as u64;
@@ -175,6 +206,25 @@ impl Queue {
                 }
             }
         }
+    }
+
+    /// Passes the local inputs in the window at the front of `listed` to the read-ahead, those
+    /// not passed before. The window holds READ_AHEAD_FILES inputs, or fewer once it holds
+    /// READ_AHEAD_BYTES.
+    fn request_ahead(&mut self) {
+        let mut bytes = 0;
+        let mut window = 0;
+        for file in self.listed.iter().take(READ_AHEAD_FILES) {
+            if window > 0 && bytes >= READ_AHEAD_BYTES {
+                break;
+            }
+            if window >= self.requested && file.origin == Origin::Local {
+                self.read_ahead.request(&file.name);
+            }
+            bytes += file.size;
+            window += 1;
+        }
+        self.requested = self.requested.max(window);
     }
 }
 
@@ -434,11 +484,7 @@ fn feed(
         ))
     });
     Feed {
-        queue: Mutex::new(Queue {
-            days: days.into_iter(),
-            listed: VecDeque::new(),
-            direct: direct.into_iter(),
-        }),
+        queue: Mutex::new(Queue::new(days, direct, ReadAhead::start())),
         fetched_files,
         fetched,
     }
@@ -944,4 +990,60 @@ pub fn render_text(summary: &IngestSummary) -> String {
         out += "  stopped at the first failure (--strict)\n";
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::mpsc::channel;
+
+    fn input(origin: Origin, name: String, size: u64) -> SourceFile {
+        SourceFile {
+            origin,
+            name,
+            size,
+            version: "1".into(),
+        }
+    }
+
+    /// Takes every input from a queue of `files`; returns the names taken and those read ahead.
+    fn drain(files: Vec<SourceFile>) -> (Vec<String>, Vec<String>) {
+        let manifest = Manifest::load(Path::new("/nonexistent/manifest")).expect("empty manifest");
+        let (sink, requested) = channel();
+        let mut queue = Queue::new(Vec::new(), files, ReadAhead::to_channel(sink));
+        let mut counts = DayCounts::default();
+        let mut taken = Vec::new();
+        while let Some(file) = queue.next(&manifest, &mut counts) {
+            taken.push(file.name);
+        }
+        (taken, requested.try_iter().collect())
+    }
+
+    #[test]
+    fn every_local_input_after_the_first_is_read_ahead_once_in_order() {
+        let files = (0..100)
+            .map(|i| input(Origin::Local, format!("/logs/{i:03}.json.gz"), 1000))
+            .collect();
+        let (taken, requested) = drain(files);
+        assert_eq!(taken.len(), 100);
+        assert_eq!(requested, taken[1..]);
+    }
+
+    #[test]
+    fn large_inputs_shrink_the_window_and_objects_are_not_read_ahead() {
+        let manifest = Manifest::load(Path::new("/nonexistent/manifest")).expect("empty manifest");
+        let mut files: Vec<_> = (0..10)
+            .map(|i| input(Origin::Local, format!("/logs/{i}.json"), 20 << 20))
+            .collect();
+        files.insert(1, input(Origin::S3, "s3://b/AWSLogs/x.json.gz".into(), 1));
+        let (sink, requested) = channel();
+        let mut queue = Queue::new(Vec::new(), files, ReadAhead::to_channel(sink));
+        let first = queue.next(&manifest, &mut DayCounts::default());
+        assert_eq!(first.map(|f| f.name).as_deref(), Some("/logs/0.json"));
+        // The window behind the first input: the object (not read ahead), then two 20 MiB
+        // files, which reach the 32 MiB bound.
+        let ahead: Vec<String> = requested.try_iter().collect();
+        assert_eq!(ahead, ["/logs/1.json", "/logs/2.json"]);
+    }
 }

@@ -1,8 +1,10 @@
 //! Sources: where log files come from. `key` understands the CloudTrail key layout and prunes by
-//! it; `local` walks files and folders on disk; `s3` lists and fetches objects.
+//! it; `local` walks files and folders on disk; `read_ahead` asks the kernel to read the next local
+//! files early; `s3` lists and fetches objects.
 
 pub mod key;
 pub mod local;
+pub mod read_ahead;
 pub mod s3;
 
 /// Where an input lives; its [`SourceFile::name`] says where exactly.
