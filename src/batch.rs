@@ -6,15 +6,18 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::builder::make_view;
+use arrow::array::new_null_array;
 use arrow::array::{
-    ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, ByteView, Int64Builder, NullBufferBuilder,
+    RecordBatch, StringViewArray, TimestampMicrosecondBuilder,
 };
-use arrow::buffer::MutableBuffer;
+use arrow::buffer::{Buffer, ScalarBuffer};
+use arrow::compute::interleave;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
-/// The Arrow type of a column.
+/// The Arrow type of a column (text is `Utf8View`: see [`TextViews`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
@@ -197,132 +200,271 @@ pub fn schema() -> SchemaRef {
 
 fn data_type(kind: Kind) -> DataType {
     match kind {
-        Kind::Text => DataType::Utf8,
+        Kind::Text => DataType::Utf8View,
         Kind::Bool => DataType::Boolean,
         Kind::Int => DataType::Int64,
         Kind::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
     }
 }
 
-enum ColumnBuilder {
-    Text(StringBuilder),
+/// One column of a batch being built. A column is only a count of nulls until its first value:
+/// most batches have columns with no value at all (the STS columns outside credential calls,
+/// most identity details, VPC endpoints...), and these then cost nothing per row, neither here
+/// nor when the rows are sorted for a write (see [`pick_rows`]).
+struct ColumnBuilder {
+    kind: Kind,
+    /// Nulls appended before the first value.
+    leading_nulls: usize,
+    values: Option<Values>,
+}
+
+enum Values {
+    Text(TextViews),
     Bool(BooleanBuilder),
     Int(Int64Builder),
     Time(TimestampMicrosecondBuilder),
 }
 
+/// Memory a non-text value takes in a builder: the value and its validity bit, rounded up.
+const FIXED_VALUE_BYTES: usize = 9;
+
 impl ColumnBuilder {
-    /// A builder with room for `rows` values and, for text, `bytes` bytes of them, in `spare`
-    /// when it is given.
-    fn with_capacity(kind: Kind, rows: usize, bytes: usize, spare: Option<Vec<u8>>) -> Self {
-        match kind {
-            Kind::Text => ColumnBuilder::Text(match spare {
-                Some(values) => text_builder_in(values, rows, bytes),
-                None => StringBuilder::with_capacity(rows, bytes),
-            }),
-            Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::with_capacity(rows)),
-            Kind::Int => ColumnBuilder::Int(Int64Builder::with_capacity(rows)),
-            Kind::Time => ColumnBuilder::Time(
-                TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+    fn new(kind: Kind) -> Self {
+        ColumnBuilder {
+            kind,
+            leading_nulls: 0,
+            values: None,
+        }
+    }
+
+    /// Appends a cell (a cell of the wrong kind becomes null; decode never produces one);
+    /// returns the memory it took.
+    fn append(&mut self, cell: &Cell) -> usize {
+        let fits = matches!(
+            (self.kind, cell),
+            (Kind::Text, Cell::Text(_))
+                | (Kind::Bool, Cell::Bool(_))
+                | (Kind::Int, Cell::Int(_))
+                | (Kind::Time, Cell::Time(_))
+        );
+        let values = match &mut self.values {
+            Some(values) => values,
+            None if !fits => {
+                self.leading_nulls += 1;
+                // What the null will take once the column is an array.
+                return null_bytes(self.kind);
+            }
+            None => {
+                let values = Values::with_nulls(self.kind, self.leading_nulls);
+                self.leading_nulls = 0;
+                self.values.insert(values)
+            }
+        };
+        values.append(cell)
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self.values.take() {
+            Some(mut values) => values.finish(),
+            None => new_null_array(
+                &data_type(self.kind),
+                std::mem::take(&mut self.leading_nulls),
             ),
         }
     }
+}
 
-    /// Bytes of text values appended so far.
-    fn text_bytes(&self) -> usize {
-        match self {
-            ColumnBuilder::Text(b) => b.values_slice().len(),
-            _ => 0,
+/// The memory a null takes in an array of `kind`.
+fn null_bytes(kind: Kind) -> usize {
+    match kind {
+        Kind::Text => size_of::<u128>(),
+        _ => FIXED_VALUE_BYTES,
+    }
+}
+
+impl Values {
+    /// A builder holding `nulls` nulls.
+    fn with_nulls(kind: Kind, nulls: usize) -> Values {
+        let rows = nulls.max(1024);
+        match kind {
+            Kind::Text => Values::Text(TextViews::with_nulls(nulls)),
+            Kind::Bool => {
+                let mut b = BooleanBuilder::with_capacity(rows);
+                b.append_nulls(nulls);
+                Values::Bool(b)
+            }
+            Kind::Int => {
+                let mut b = Int64Builder::with_capacity(rows);
+                b.append_nulls(nulls);
+                Values::Int(b)
+            }
+            Kind::Time => {
+                let mut b = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+                b.append_nulls(nulls);
+                Values::Time(b)
+            }
         }
     }
 
-    /// Appends a cell; a cell of the wrong kind becomes null (decode never produces one).
-    fn append(&mut self, cell: &Cell) {
+    fn append(&mut self, cell: &Cell) -> usize {
         match (self, cell) {
-            (ColumnBuilder::Text(b), Cell::Text(v)) => b.append_value(v),
-            (ColumnBuilder::Text(b), _) => b.append_null(),
-            (ColumnBuilder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
-            (ColumnBuilder::Bool(b), _) => b.append_null(),
-            (ColumnBuilder::Int(b), Cell::Int(v)) => b.append_value(*v),
-            (ColumnBuilder::Int(b), _) => b.append_null(),
-            (ColumnBuilder::Time(b), Cell::Time(v)) => b.append_value(*v),
-            (ColumnBuilder::Time(b), _) => b.append_null(),
+            (Values::Text(b), Cell::Text(v)) => return b.append(v),
+            (Values::Text(b), _) => return b.append_null(),
+            (Values::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (Values::Bool(b), _) => b.append_null(),
+            (Values::Int(b), Cell::Int(v)) => b.append_value(*v),
+            (Values::Int(b), _) => b.append_null(),
+            (Values::Time(b), Cell::Time(v)) => b.append_value(*v),
+            (Values::Time(b), _) => b.append_null(),
         }
+        FIXED_VALUE_BYTES
     }
 
     fn finish(&mut self) -> ArrayRef {
         match self {
-            ColumnBuilder::Text(b) => Arc::new(b.finish()),
-            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
-            ColumnBuilder::Int(b) => Arc::new(b.finish()),
-            ColumnBuilder::Time(b) => Arc::new(b.finish()),
+            Values::Text(b) => Arc::new(b.finish()),
+            Values::Bool(b) => Arc::new(b.finish()),
+            Values::Int(b) => Arc::new(b.finish()),
+            Values::Time(b) => Arc::new(b.finish()),
         }
     }
 }
 
-/// An empty text builder whose values go into `values` (cleared, grown to `bytes` if smaller).
-fn text_builder_in(mut values: Vec<u8>, rows: usize, bytes: usize) -> StringBuilder {
-    values.clear();
-    values.reserve(bytes);
-    let mut offsets = MutableBuffer::new((rows + 1) * size_of::<i32>());
-    offsets.push(0i32);
-    // SAFETY: the offsets are the single 0 and the values are empty, which is a valid empty
-    // string array (every later value is appended through the builder, which checks nothing
-    // but keeps offsets and UTF-8 valid by construction).
-    unsafe { StringBuilder::new_from_buffer(offsets, MutableBuffer::from(values), None) }
+/// The longest value a view holds inline, without a copy in a data block.
+const INLINE_BYTES: usize = 12;
+
+/// Data blocks start this small and double up to [`MAX_BLOCK_BYTES`], so that a partition of a
+/// few rows holds a few kilobytes, not a megabyte per column.
+const MIN_BLOCK_BYTES: usize = 8 << 10;
+
+/// The largest data block: well under the allocator's mmap threshold (2 MiB, see main.rs), so
+/// that a block freed after a write is reused from the heap by the next, instead of being
+/// mapped afresh (a page fault per 4 KiB) and unmapped again.
+const MAX_BLOCK_BYTES: usize = 1 << 20;
+
+/// A text column as Arrow string views. Sorting rows for a write then moves 16-byte views, not
+/// the text: the sorted copy of every value (`interleave`) was 8% of ingest time. A value equal
+/// to the previous one stored in a block (the `source_file` of every row of a file, the
+/// identity of a session's consecutive calls) is stored once, as a second view of the same
+/// bytes.
+struct TextViews {
+    views: Vec<u128>,
+    nulls: NullBufferBuilder,
+    blocks: Vec<Buffer>,
+    block: Vec<u8>,
+    /// The view of the last value stored in a block.
+    last: Option<u128>,
+    /// Comparisons with the last value so far, and how many found it repeated.
+    checks: usize,
+    repeats: usize,
 }
 
-/// Text buffers smaller than this come from the allocator's heap, which reuses freed memory
-/// anyway; only the larger ones (mapped afresh by the allocator each time) are worth keeping.
-const SPARE_MIN_BYTES: usize = 256 << 10;
+/// A column stops looking for repeats once fewer than one in this many comparisons found one
+/// (after [`REPEAT_TRIALS`]): unique values (event IDs) then cost no comparison at all.
+const REPEAT_SHARE: usize = 8;
+const REPEAT_TRIALS: usize = 64;
 
-/// The large text buffers of a worker's batches already written, handed to the next batch it
-/// starts. Without them every batch filled freshly mapped memory, a page fault and a zeroed
-/// page for every 4 KiB appended: 4% of ingest time in `append` and 2 s of kernel time per
-/// million events. At most one batch's buffers wait here, so memory does not grow.
-#[derive(Default)]
-pub struct SpareBuffers {
-    values: Vec<Option<Vec<u8>>>,
+impl Default for TextViews {
+    fn default() -> Self {
+        TextViews {
+            views: Vec::with_capacity(1024),
+            nulls: NullBufferBuilder::new(1024),
+            blocks: Vec::new(),
+            block: Vec::new(),
+            last: None,
+            checks: 0,
+            repeats: 0,
+        }
+    }
 }
 
-impl SpareBuffers {
-    /// Keeps the text buffers of `batch`, which nothing else may still hold (if something
-    /// does, that buffer is simply freed when the last holder drops it).
-    pub fn recycle(&mut self, batch: RecordBatch) {
-        let (_, columns, _) = batch.into_parts();
-        self.values.resize_with(columns.len(), || None);
-        for (slot, column) in self.values.iter_mut().zip(columns) {
-            let Some(values) = column.as_string_opt::<i32>().map(|a| a.values().clone()) else {
-                continue;
-            };
-            drop(column);
-            if values.capacity() < SPARE_MIN_BYTES {
-                continue;
+impl TextViews {
+    /// Appends a value; returns the memory it took.
+    fn append(&mut self, value: &str) -> usize {
+        let bytes = value.as_bytes();
+        self.nulls.append_non_null();
+        if bytes.len() <= INLINE_BYTES {
+            self.views.push(make_view(bytes, 0, 0));
+            return size_of::<u128>();
+        }
+        if let Some(view) = self.last
+            && self.worth_checking()
+        {
+            self.checks += 1;
+            if self.stored(view) == bytes {
+                self.repeats += 1;
+                self.views.push(view);
+                return size_of::<u128>();
             }
-            if let Ok(values) = values.into_vec::<u8>() {
-                *slot = Some(values);
-            }
+        }
+        if self.block.capacity() - self.block.len() < bytes.len() {
+            self.start_block(bytes.len());
+        }
+        // Blocks are at most the larger of MAX_BLOCK_BYTES and one value (a record is capped
+        // far below 4 GiB), so these fit the view's u32 fields.
+        let offset = self.block.len() as u32;
+        let view = make_view(bytes, self.blocks.len() as u32, offset);
+        self.block.extend_from_slice(bytes);
+        self.views.push(view);
+        self.last = Some(view);
+        size_of::<u128>() + bytes.len()
+    }
+
+    fn worth_checking(&self) -> bool {
+        self.checks < REPEAT_TRIALS || self.repeats * REPEAT_SHARE >= self.checks
+    }
+
+    fn append_null(&mut self) -> usize {
+        self.nulls.append_null();
+        self.views.push(0);
+        size_of::<u128>()
+    }
+
+    fn with_nulls(nulls: usize) -> TextViews {
+        let mut views = TextViews::default();
+        views.nulls.append_n_nulls(nulls);
+        views.views.resize(nulls, 0);
+        views
+    }
+
+    /// The bytes of a view made by `append` for a value stored in a block.
+    fn stored(&self, view: u128) -> &[u8] {
+        let view = ByteView::from(view);
+        let block = match self.blocks.get(view.buffer_index as usize) {
+            Some(block) => block.as_slice(),
+            None => self.block.as_slice(),
+        };
+        let start = view.offset as usize;
+        block
+            .get(start..start + view.length as usize)
+            .unwrap_or_default()
+    }
+
+    /// Closes the block being filled and starts one with room for at least `bytes`.
+    fn start_block(&mut self, bytes: usize) {
+        let size = (self.block.capacity() * 2)
+            .clamp(MIN_BLOCK_BYTES, MAX_BLOCK_BYTES)
+            .max(bytes);
+        let full = std::mem::replace(&mut self.block, Vec::with_capacity(size));
+        if !full.is_empty() {
+            self.blocks.push(Buffer::from_vec(full));
         }
     }
 
-    /// The spare buffer of `column` if it suits a batch of about `bytes` text bytes: not over
-    /// twice as large, so that a small partition does not keep a large one's memory.
-    fn take(&mut self, column: usize, bytes: usize) -> Option<Vec<u8>> {
-        let slot = self.values.get_mut(column)?;
-        let fits = slot
-            .as_ref()
-            .is_some_and(|values| values.capacity() <= 2 * bytes.max(SPARE_MIN_BYTES));
-        if fits { slot.take() } else { None }
-    }
-
-    /// The memory kept.
-    pub fn bytes(&self) -> usize {
-        self.values.iter().flatten().map(Vec::capacity).sum()
-    }
-
-    /// Frees what is kept (at the end of the input, when no batch will follow).
-    pub fn clear(&mut self) {
-        self.values.clear();
+    fn finish(&mut self) -> StringViewArray {
+        let block = std::mem::take(&mut self.block);
+        if !block.is_empty() {
+            self.blocks.push(Buffer::from_vec(block));
+        }
+        let views = ScalarBuffer::from(std::mem::take(&mut self.views));
+        let blocks = std::mem::take(&mut self.blocks);
+        let nulls = self.nulls.finish();
+        self.last = None;
+        (self.checks, self.repeats) = (0, 0);
+        // SAFETY: every view was made by `make_view` from a `&str` (valid UTF-8): inline, or
+        // over the bytes copied at its offset into the block whose index it holds; the blocks
+        // are pushed in that order, and a null's view is zero. That is what `try_new` checks.
+        unsafe { StringViewArray::new_unchecked(views, blocks, nulls) }
     }
 }
 
@@ -331,67 +473,37 @@ pub struct EventBatchBuilder {
     columns: Vec<ColumnBuilder>,
     rows: usize,
     bytes: usize,
-    /// The size of the previous batch, rows and text bytes per column: the next batch of a
-    /// partition is usually about as large, so its buffers are allocated at that size once,
-    /// instead of doubling from nothing (copying every value again at each doubling).
-    previous: Option<(usize, Vec<usize>)>,
 }
 
 impl Default for EventBatchBuilder {
     fn default() -> Self {
         EventBatchBuilder {
-            columns: COLUMNS
-                .iter()
-                .map(|c| ColumnBuilder::with_capacity(c.kind, 1024, 1024, None))
-                .collect(),
+            columns: COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind)).collect(),
             rows: 0,
             bytes: 0,
-            previous: None,
         }
     }
 }
 
 impl EventBatchBuilder {
-    /// Appends a row; the first row of a batch after the first sizes its buffers like the
-    /// previous batch's, in `spare` buffers where they suit.
-    pub fn append(&mut self, row: &Row, spare: &mut SpareBuffers) {
-        if self.rows == 0
-            && let Some((rows, bytes)) = self.previous.take()
-        {
-            // An eighth more, so that a slightly larger batch does not double every buffer.
-            let more = |n: usize| n + n / 8;
-            self.columns = COLUMNS
-                .iter()
-                .zip(bytes)
-                .enumerate()
-                .map(|(column, (c, bytes))| {
-                    let values = spare.take(column, more(bytes));
-                    ColumnBuilder::with_capacity(c.kind, more(rows), more(bytes), values)
-                })
-                .collect();
-        }
+    pub fn append(&mut self, row: &Row) {
         for (builder, cell) in self.columns.iter_mut().zip(row.cells.iter()) {
-            builder.append(cell);
+            self.bytes += builder.append(cell);
         }
         self.rows += 1;
-        self.bytes += row_bytes(row);
     }
 
     pub fn rows(&self) -> usize {
         self.rows
     }
 
-    /// An estimate of the memory the buffered rows hold, for the sink's memory budget.
+    /// The memory the buffered rows hold, for the sink's memory budget.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Drains the builder into a batch; the builder is empty and reusable afterwards.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        if self.rows > 0 {
-            let bytes = self.columns.iter().map(ColumnBuilder::text_bytes).collect();
-            self.previous = Some((self.rows, bytes));
-        }
         let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         self.rows = 0;
         self.bytes = 0;
@@ -399,19 +511,63 @@ impl EventBatchBuilder {
     }
 }
 
-fn row_bytes(row: &Row) -> usize {
-    let text: usize = row
-        .cells
+/// The rows `rows` (batch, row) of `batches` as one batch, in that order. A column with no
+/// value in any of the batches is made as nulls at once, instead of being picked row by row.
+pub fn pick_rows(
+    batches: &[&RecordBatch],
+    rows: &[(usize, usize)],
+) -> Result<RecordBatch, ArrowError> {
+    let columns = (0..col::COUNT)
+        .map(|column| {
+            let arrays: Vec<&dyn Array> = batches
+                .iter()
+                .map(|batch| batch.column(column).as_ref())
+                .collect();
+            if arrays.iter().all(|array| array.null_count() == array.len()) {
+                Ok(new_null_array(arrays[0].data_type(), rows.len()))
+            } else {
+                interleave(&arrays, rows)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema(), columns)
+}
+
+/// `batch` with its text in blocks of its own, only as large as its values, and the memory it
+/// takes (counted as [`EventBatchBuilder::bytes`] counts it). Rows picked out of a larger batch
+/// still share that batch's blocks and would keep all of them alive.
+pub fn compact(batch: &RecordBatch) -> Result<(RecordBatch, usize), ArrowError> {
+    let mut bytes = 0;
+    let columns = batch
+        .columns()
         .iter()
-        .map(|cell| cell.as_text().map_or(0, str::len))
-        .sum();
-    text + col::COUNT * 9
+        .map(|column| match column.as_string_view_opt() {
+            Some(strings) if strings.null_count() < strings.len() => {
+                let mut views = TextViews::default();
+                for value in strings {
+                    bytes += match value {
+                        Some(value) => views.append(value),
+                        None => views.append_null(),
+                    };
+                }
+                Arc::new(views.finish()) as ArrayRef
+            }
+            Some(nulls) => {
+                bytes += nulls.len() * size_of::<u128>();
+                column.clone()
+            }
+            None => {
+                bytes += column.len() * FIXED_VALUE_BYTES;
+                column.clone()
+            }
+        })
+        .collect();
+    Ok((RecordBatch::try_new(batch.schema(), columns)?, bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Array;
 
     #[test]
     fn column_constants_match_names() {
@@ -432,69 +588,85 @@ mod tests {
         row.set(col::EVENT_ID, Cell::text("e1"));
         row.set(col::READ_ONLY, Cell::Bool(true));
         let mut builder = EventBatchBuilder::default();
-        let mut spare = SpareBuffers::default();
-        builder.append(&row, &mut spare);
-        builder.append(&row, &mut spare);
+        builder.append(&row);
+        builder.append(&row);
         let batch = builder.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.num_columns(), col::COUNT);
         assert_eq!(builder.rows(), 0);
+        assert_eq!(builder.bytes(), 0);
+    }
+
+    fn texts(array: &StringViewArray) -> Vec<Option<&str>> {
+        array.iter().collect()
     }
 
     #[test]
-    fn the_next_batch_fills_the_spare_buffers_of_the_last() {
-        // 900 KB in a buffer that doubled to 1 MiB: room for the next batch's 9/8 of that.
-        let identity = "x".repeat(900);
-        let mut row = Row::default();
-        row.set(col::EVENT_TIME, Cell::Time(1_000_000));
-        row.set(col::EVENT_ID, Cell::text("e1"));
-        row.set(col::USER_IDENTITY, Cell::text(identity.as_str()));
-        let mut builder = EventBatchBuilder::default();
-        let mut spare = SpareBuffers::default();
-        for _ in 0..1000 {
-            builder.append(&row, &mut spare);
+    fn text_views_keep_every_value_and_null() {
+        let long = |n: usize| format!("{n:0>40}");
+        let mut views = TextViews::default();
+        let mut expected = Vec::new();
+        for n in 0..5000 {
+            // Inline values, long values that cross block boundaries, repeats and nulls.
+            let value = match n % 5 {
+                0 => None,
+                1 => Some("short".to_owned()),
+                2 | 3 => Some(long(n / 5)),
+                _ => Some("y".repeat(n % 3000)),
+            };
+            match &value {
+                Some(text) => views.append(text),
+                None => views.append_null(),
+            };
+            expected.push(value);
         }
-        let first = builder.finish().unwrap();
-        let first_values = first.column(col::USER_IDENTITY).as_string::<i32>().values();
-        let address = first_values.as_ptr();
-        spare.recycle(first);
+        let array = views.finish();
+        array.to_data().validate_full().unwrap();
+        let expected: Vec<Option<&str>> = expected.iter().map(Option::as_deref).collect();
+        assert_eq!(texts(&array), expected);
         assert!(
-            spare.values[col::USER_IDENTITY].is_some(),
-            "a 1 MiB buffer is kept"
+            array.data_buffers().len() > 1,
+            "the values span several blocks"
         );
-        assert!(
-            spare.values[col::EVENT_ID].is_none(),
-            "small buffers are not"
-        );
+        assert_eq!(array.null_count(), 1000);
+    }
 
-        row.set(col::USER_IDENTITY, Cell::text("y".repeat(900)));
-        for _ in 0..1000 {
-            builder.append(&row, &mut spare);
+    #[test]
+    fn a_repeated_value_is_stored_once() {
+        let path = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/12/01/file.json.gz";
+        let mut views = TextViews::default();
+        assert_eq!(views.append(path), size_of::<u128>() + path.len());
+        for _ in 0..999 {
+            assert_eq!(views.append(path), size_of::<u128>());
         }
-        let second = builder.finish().unwrap();
-        let identities = second.column(col::USER_IDENTITY).as_string::<i32>();
+        let other = "another value, longer than twelve bytes";
+        views.append(other);
+        let array = views.finish();
+        assert_eq!(array.len(), 1000 + 1);
         assert_eq!(
-            identities.values().as_ptr(),
-            address,
-            "the same memory is reused"
+            array.total_buffer_bytes_used(),
+            1000 * path.len() + other.len()
         );
-        assert_eq!(identities.len(), 1000);
-        assert!(
-            identities
-                .iter()
-                .all(|v| v == Some("y".repeat(900).as_str()))
+        let stored: usize = array.data_buffers().iter().map(|b| b.len()).sum();
+        assert_eq!(
+            stored,
+            path.len() + other.len(),
+            "the path's bytes are in a block once"
         );
-        assert!(spare.values[col::USER_IDENTITY].is_none());
+        assert!(array.iter().take(1000).all(|v| v == Some(path)));
     }
 
     #[test]
-    fn a_spare_buffer_much_larger_than_needed_is_left_for_another_batch() {
-        let mut spare = SpareBuffers {
-            values: vec![Some(Vec::with_capacity(8 << 20))],
-        };
-        assert_eq!(spare.bytes(), 8 << 20);
-        assert!(spare.take(0, 1 << 20).is_none());
-        assert!(spare.take(0, 4 << 20).is_some());
-        assert_eq!(spare.bytes(), 0);
+    fn a_value_larger_than_a_block_gets_a_block_of_its_own() {
+        let big = "z".repeat(3 * MAX_BLOCK_BYTES);
+        let mut views = TextViews::default();
+        views.append("first value in the block");
+        let taken = views.append(&big);
+        assert_eq!(taken, size_of::<u128>() + big.len());
+        views.append("after the big one");
+        let array = views.finish();
+        array.to_data().validate_full().unwrap();
+        assert_eq!(array.value(1), big);
+        assert_eq!(array.value(2), "after the big one");
     }
 }

@@ -209,7 +209,8 @@ impl Queue {
     }
 
     /// Passes the local inputs in the window at the front of `listed` to the read-ahead, those
-    /// not passed before. The window holds READ_AHEAD_FILES inputs, or fewer once it holds
+    /// not passed before, once at most half the window is left to read: in batches of half a
+    /// window, not one by one. The window holds READ_AHEAD_FILES inputs, or fewer once it holds
     /// READ_AHEAD_BYTES.
     fn request_ahead(&mut self) {
         let mut bytes = 0;
@@ -218,12 +219,21 @@ impl Queue {
             if window > 0 && bytes >= READ_AHEAD_BYTES {
                 break;
             }
-            if window >= self.requested && file.origin == Origin::Local {
-                self.read_ahead.request(&file.name);
-            }
             bytes += file.size;
             window += 1;
         }
+        if self.requested > window / 2 {
+            return;
+        }
+        let batch = self
+            .listed
+            .iter()
+            .take(window)
+            .skip(self.requested)
+            .filter(|file| file.origin == Origin::Local)
+            .map(|file| file.name.clone())
+            .collect();
+        self.read_ahead.request(batch);
         self.requested = self.requested.max(window);
     }
 }
@@ -1017,7 +1027,7 @@ mod tests {
         while let Some(file) = queue.next(&manifest, &mut counts) {
             taken.push(file.name);
         }
-        (taken, requested.try_iter().collect())
+        (taken, requested.try_iter().flatten().collect())
     }
 
     #[test]
@@ -1043,7 +1053,7 @@ mod tests {
         assert_eq!(first.map(|f| f.name).as_deref(), Some("/logs/0.json"));
         // The window behind the first input: the object (not read ahead), then two 20 MiB
         // files, which reach the 32 MiB bound.
-        let ahead: Vec<String> = requested.try_iter().collect();
+        let ahead: Vec<String> = requested.try_iter().flatten().collect();
         assert_eq!(ahead, ["/logs/1.json", "/logs/2.json"]);
     }
 }

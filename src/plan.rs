@@ -95,7 +95,9 @@ impl IngestPlan {
             format: args.format,
             max_file_bytes: args.max_file_size,
             limits: RecordLimits {
-                max_record_bytes: usize::try_from(args.max_record_size).unwrap_or(usize::MAX),
+                // A text value is addressed by a 32-bit length in its Arrow view.
+                max_record_bytes: usize::try_from(args.max_record_size.min(u32::MAX.into()))
+                    .unwrap_or(usize::MAX),
                 ..RecordLimits::default()
             },
             buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),

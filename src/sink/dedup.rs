@@ -33,7 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
@@ -271,7 +272,11 @@ impl DedupIndex {
         let hash = key_hash(event_id, recipient);
         let hour = slot_of(event_time);
         let slot = &part.slots[hour];
-        part.current.store(hour, Ordering::Relaxed);
+        // Both workers write the same partitions: storing only changes keeps the cache line
+        // shared between the cores instead of moving it at every row.
+        if part.current.load(Ordering::Relaxed) != hour {
+            part.current.store(hour, Ordering::Relaxed);
+        }
         let (inserted, grew) = {
             let mut keys = slot.lock();
             let set = self.resident(&mut keys)?;
@@ -279,16 +284,23 @@ impl DedupIndex {
             let grew = self.account(slot, set.capacity() * BYTES_PER_KEY);
             (inserted, grew)
         };
-        slot.last_used.store(
-            self.clock.fetch_add(1, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        self.touch(slot);
         // Only when a set was read back or grew (rare: tables double), not at every key.
         if grew && self.resident_bytes.load(Ordering::Relaxed) > self.budget_bytes {
             self.spill_to_budget()?;
         }
         let any_account = !recipient.is_some_and(is_account_id);
         Ok(inserted && !self.seen_elsewhere(part, hour, hash, any_account)?)
+    }
+
+    /// Makes `slot` the most recently used. The clock advances only when the most recent slot
+    /// changes (consecutive keys nearly always share their slot), so that the workers do not
+    /// write the shared clock at every row.
+    fn touch(&self, slot: &KeySlot) {
+        if slot.last_used.load(Ordering::Relaxed) != self.clock.load(Ordering::Relaxed) {
+            let now = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+            slot.last_used.store(now, Ordering::Relaxed);
+        }
     }
 
     /// Whether this run already wrote the key to another slot: copies that disagree on
@@ -514,9 +526,14 @@ impl DedupIndex {
     /// slot of their event_time).
     fn insert_existing(&self, part: &PartitionKeys, batch: &RecordBatch) -> Result<(), SinkError> {
         let column = |name| batch.column_by_name(name);
+        // Files written before text became views hold Utf8; the cast to views copies no text.
+        let text = |name| column(name).and_then(|c| cast(c, &DataType::Utf8View).ok());
+        let (Some(ids), Some(recipients)) = (text("event_id"), text("recipient_account_id")) else {
+            return Ok(());
+        };
         let (Some(ids), Some(recipients), Some(times)) = (
-            column("event_id").and_then(|c| c.as_string_opt::<i32>()),
-            column("recipient_account_id").and_then(|c| c.as_string_opt::<i32>()),
+            ids.as_string_view_opt(),
+            recipients.as_string_view_opt(),
             column("event_time").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
         ) else {
             return Ok(());

@@ -6,7 +6,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, interleave_record_batch, lexsort_to_indices};
+use arrow::compute::{SortColumn, lexsort_to_indices};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
@@ -15,7 +15,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::lake::{commit, create_temporary};
-use crate::batch::{COLUMNS, col};
+use crate::batch::{COLUMNS, col, pick_rows};
 use crate::error::SinkError;
 
 /// Rows per row group at most: large enough for good compression and few footers, small enough
@@ -225,11 +225,10 @@ impl PartFile {
         rows: &[(usize, usize)],
     ) -> Result<(), SinkError> {
         for chunk in rows.chunks(WRITE_CHUNK_ROWS) {
-            let chunk =
-                interleave_record_batch(batches, chunk).map_err(|source| SinkError::Arrow {
-                    path: self.temporary.clone(),
-                    source,
-                })?;
+            let chunk = pick_rows(batches, chunk).map_err(|source| SinkError::Arrow {
+                path: self.temporary.clone(),
+                source,
+            })?;
             self.writer
                 .write(&chunk)
                 .map_err(|source| SinkError::Parquet {

@@ -10,12 +10,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use arrow::array::RecordBatch;
-use arrow::compute::interleave_record_batch;
 use arrow::error::ArrowError;
 
 use super::parquet::{PartFile, event_times, time_order};
 use super::remote::RemoteLake;
-use crate::batch::{EventBatchBuilder, Row, SpareBuffers, schema};
+use crate::batch::{EventBatchBuilder, Row, compact, pick_rows, schema};
 use crate::error::SinkError;
 use crate::source::key::date_text;
 
@@ -221,8 +220,6 @@ pub struct Partitions {
     /// The most files of one kind this worker has had open at once, the moment of a switch
     /// from one file to the next included.
     most_open: usize,
-    /// The text buffers of the last batch written, for the next batch to fill.
-    spare: SpareBuffers,
     writer: PartWriter,
 }
 
@@ -235,7 +232,6 @@ impl Partitions {
             reserved_bytes: 0,
             appends: 0,
             most_open: 0,
-            spare: SpareBuffers::default(),
             writer,
         }
     }
@@ -254,7 +250,7 @@ impl Partitions {
         };
         let pending = &mut files[kind as usize];
         let before = pending.fresh.bytes();
-        pending.fresh.append(row, &mut self.spare);
+        pending.fresh.append(row);
         pending.last_used = self.appends;
         self.buffered_bytes += pending.fresh.bytes() - before;
         if self.over_budget() {
@@ -345,16 +341,13 @@ impl Partitions {
                 .append(&batches, &rows[..ready])?;
         }
         if ready < rows.len() {
-            let recent = interleave_record_batch(&batches, &rows[ready..]).map_err(arrow_error)?;
+            let (recent, bytes) = pick_rows(&batches, &rows[ready..])
+                .and_then(|recent| compact(&recent))
+                .map_err(arrow_error)?;
             let pending = &mut self.pending.entry(key.clone()).or_default()[kind as usize];
-            pending.held_bytes = recent.get_array_memory_size();
+            pending.held_bytes = bytes;
             self.buffered_bytes += pending.held_bytes;
             pending.held = Some(recent);
-        }
-        // Rows keep coming after a write to stay in budget; not after closing a file, where
-        // the buffers would only add to the memory of the writes that follow.
-        if hold != Hold::Nothing {
-            self.spare.recycle(fresh);
         }
         self.close_least_recent(kind)
     }
@@ -470,7 +463,6 @@ impl Partitions {
 
     /// Writes and publishes everything; returns how many files this worker wrote in all.
     pub fn flush_all(mut self) -> Result<usize, SinkError> {
-        self.spare.clear();
         let mut keys: Vec<PartitionKey> = self.pending.keys().cloned().collect();
         keys.sort();
         for key in keys {
@@ -622,12 +614,13 @@ mod tests {
     #[test]
     fn rows_arriving_a_little_out_of_order_make_one_sorted_file() {
         // One row every 15 s, each pair delivered swapped, every 10th row 10 rows late; a
-        // budget of a few rows: many writes, each holding back the last 15 minutes.
+        // budget of about 120 rows: many writes, each holding back the newest rows, as many as
+        // fit in the hold share (about 15, enough for a row 10 rows late).
         let times: Vec<i64> = (0..2000_i64)
             .map(|i| if i % 10 == 9 { i - 10 } else { i ^ 1 })
             .map(|minute| 1_709_251_200_000_000 + minute * MINUTE / 4)
             .collect();
-        assert_eq!(write_rows(8 * 1024, &times), (1, vec![sorted(&times)]));
+        assert_eq!(write_rows(128 * 1024, &times), (1, vec![sorted(&times)]));
     }
 
     #[test]

@@ -12,20 +12,22 @@
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
 
-/// Sends paths to read ahead to a thread that advises the kernel about them, one by one.
+/// Sends paths to read ahead to a thread that advises the kernel about them. Paths go in
+/// batches: each message wakes the thread, and on two cores a wake per file (two context
+/// switches, 21k files at 1M events) cost more than the advice itself when the files are cached.
 pub struct ReadAhead {
-    paths: Option<Sender<String>>,
+    paths: Option<Sender<Vec<String>>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ReadAhead {
     /// Starts the advising thread. If the thread cannot start, reading ahead is off.
     pub fn start() -> ReadAhead {
-        let (paths, received) = channel::<String>();
+        let (paths, received) = channel::<Vec<String>>();
         let thread = std::thread::Builder::new()
             .name("read-ahead".into())
             .spawn(move || {
-                for path in received {
+                for path in received.iter().flatten() {
                     advise_will_need(&path);
                 }
             })
@@ -37,7 +39,7 @@ impl ReadAhead {
     }
 
     /// Sends paths to `sink` instead of advising the kernel (for tests).
-    pub fn to_channel(sink: Sender<String>) -> ReadAhead {
+    pub fn to_channel(sink: Sender<Vec<String>>) -> ReadAhead {
         ReadAhead {
             paths: Some(sink),
             thread: None,
@@ -52,11 +54,13 @@ impl ReadAhead {
         }
     }
 
-    /// Asks for `path` to be read ahead. Never blocks.
-    pub fn request(&self, path: &str) {
-        if let Some(paths) = &self.paths {
+    /// Asks for `batch` to be read ahead, in that order. Never blocks.
+    pub fn request(&self, batch: Vec<String>) {
+        if let Some(paths) = &self.paths
+            && !batch.is_empty()
+        {
             // A closed channel means the thread is gone; the read then simply happens later.
-            let _ = paths.send(path.to_owned());
+            let _ = paths.send(batch);
         }
     }
 }
@@ -93,8 +97,10 @@ mod tests {
         let path = dir.path().join("a.json.gz");
         std::fs::write(&path, b"{}").expect("write");
         let read_ahead = ReadAhead::start();
-        read_ahead.request(&path.to_string_lossy());
-        read_ahead.request("/nonexistent/file.json.gz");
+        read_ahead.request(vec![
+            path.to_string_lossy().into_owned(),
+            "/nonexistent/file.json.gz".into(),
+        ]);
         drop(read_ahead);
         assert_eq!(std::fs::read(&path).expect("read back"), b"{}");
     }

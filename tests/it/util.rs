@@ -91,8 +91,14 @@ pub fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
     let array = batch
         .column_by_name(column)
         .unwrap_or_else(|| panic!("no column {column}"));
-    let strings = array.as_string::<i32>();
-    strings.is_valid(row).then(|| strings.value(row).to_owned())
+    // The lake writes text as views; older lakes hold plain strings.
+    match array.as_string_opt::<i32>() {
+        Some(strings) => strings.is_valid(row).then(|| strings.value(row).to_owned()),
+        None => {
+            let views = array.as_string_view();
+            views.is_valid(row).then(|| views.value(row).to_owned())
+        }
+    }
 }
 
 /// (event_id, recipient_account_id) of every row, duplicates included.
