@@ -28,7 +28,7 @@ use crate::batch;
 use crate::computed_view::ComputedView;
 use crate::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::error::QueryError;
-use crate::sink::lake::LakeLocation;
+use crate::sink::lake::{LakeLocation, folder_url};
 use crate::source::key::date_text;
 
 /// The Hive partition columns of `events`, in path order.
@@ -243,7 +243,7 @@ pub async fn open_catalog(
                 Freshness::Current(stamp) => {
                     Some((stamp.build.clone(), derived_in_scope(scope).to_vec()))
                 }
-                Freshness::Missing | Freshness::Stale => None,
+                Freshness::Missing | Freshness::Stale | Freshness::Incomplete { .. } => None,
             };
             (Some(found), tables)
         }
@@ -288,10 +288,16 @@ fn engine_options() -> Result<ConfigOptions, QueryError> {
     Ok(options)
 }
 
+/// The `events/` folder as a URL built from the path, not parsed from text: a lake folder
+/// named with `[`, `?`, `*`, `#` or `%20` is percent-encoded and never read as a glob or URL
+/// syntax (`ListingTableUrl::try_new` without a glob matches everything under the prefix).
 fn local_events_url(lake: &Path) -> Result<ListingTableUrl, QueryError> {
     let events = events_dir(lake)?;
-    let url = format!("{}/", events.display());
-    ListingTableUrl::parse(&url).map_err(QueryError::setup("lake path"))
+    let url = url::Url::from_directory_path(&events).map_err(|()| QueryError::Remote {
+        lake: lake.display().to_string(),
+        reason: "the lake's path cannot be a file URL".to_owned(),
+    })?;
+    ListingTableUrl::try_new(url, None).map_err(QueryError::setup("lake path"))
 }
 
 /// Registers the lake's bucket with DataFusion (same credentials and endpoint as ingest) and
@@ -320,8 +326,13 @@ async fn s3_events_url(
     let bucket = ObjectStoreUrl::parse(format!("s3://{}", lake.bucket))
         .map_err(QueryError::setup("lake URL"))?;
     ctx.register_object_store(bucket.as_ref(), store);
-    ListingTableUrl::parse(format!("s3://{}/{}events/", lake.bucket, lake.folder()))
-        .map_err(QueryError::setup("lake URL"))
+    let prefix = lake.folder();
+    let folders: Vec<&str> = prefix.split('/').chain(["events"]).collect();
+    let url = url::Url::parse(&format!("s3://{}/", lake.bucket))
+        .ok()
+        .and_then(|bucket| folder_url(&bucket, &folders))
+        .ok_or_else(|| remote("the lake's prefix cannot be a URL".to_owned()))?;
+    ListingTableUrl::try_new(url, None).map_err(QueryError::setup("lake URL"))
 }
 
 async fn register_events(

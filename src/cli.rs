@@ -51,6 +51,39 @@ pub enum Command {
     /// Describe the tables and views and every column
     #[command(after_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
+    /// Find damaged data files in the lake and what they held
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+}
+
+const CHECK_HELP: &str = "\
+Reads every data file under <lake>/events whole and lists the damaged ones (a footer that
+cannot be read, or data that cannot be decoded), each with what it held: its account and
+date partition, the ingest run that wrote it, and its sources (the `source_file` values it
+still holds, else the sources the manifest records for that run and account). Then says how
+to repair: move the files out, remove those runs' manifest segments, ingest the same sources
+again (deduplication writes back only what was lost). Lakes on disk only.
+
+Examples:
+  sts-audit check --lake /data/sts-lake
+  sts-audit check --lake /data/sts-lake --format json
+
+Exit codes: 0 no damage, 1 the check could not run, 2 damaged files found.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The lake: a folder
+    #[arg(
+        long,
+        env = "STS_AUDIT_LAKE",
+        default_value = "sts-lake",
+        value_name = "DIR"
+    )]
+    pub lake: String,
+
+    /// Report format
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
 }
 
 const ANALYZE_HELP: &str = "\
@@ -73,7 +106,13 @@ computed from the narrowed events). After an ingest they are stale and the views
 from events again, until the next `derive` (or `ingest --derive`). Spark, Athena and DuckDB can
 read them too: <lake>/derived/CURRENT.json names the folder of the current build.
 
-Does nothing when the tables are already current (--force builds them anyway).
+Does nothing when the tables are already current (--force builds them anyway). CURRENT.json
+lists every file of its build: a build whose folder no longer holds them is never read, and
+`derive` builds again. On a lake on disk a build holds the lake's lock, <lake>/_lock, the one
+`ingest` takes: a second `derive` or an `ingest` started meanwhile fails at once (exit 1) and
+can be run again when the first finishes. On S3 builds are not locked; a build folder other
+than the current and previous ones is removed only once nothing was written to it for 24
+hours.
 
 Examples:
   sts-audit derive --lake /data/sts-lake

@@ -19,12 +19,22 @@
 //!
 //! Crash safety: every build writes a folder of its own (`<fingerprint>-<time>`) that nothing
 //! reads until `CURRENT.json` names it; that file is replaced atomically (a rename on disk, a PUT
-//! on S3). Other builds' folders (a killed build's partial one included) are removed afterwards,
-//! except the previous build's, which a query started before the switch may still be reading.
+//! on S3) and lists every file of the build with its size. A reader uses the build only when
+//! its folder holds exactly those files, so a `CURRENT.json` naming a deleted, damaged or half
+//! copied build is never used (the views are computed from `events`, and `derive` rebuilds).
+//!
+//! Concurrency: on disk a build holds the lake's write lock (`<lake>/_lock`, shared with
+//! `ingest`; a second run fails at once), so after publishing it removes every other build but
+//! the previous one, which a query started before the switch may still be reading (a killed
+//! build's partial folder included). On S3 there is no lock: another folder is removed only
+//! when nothing was written to it for [`ABANDONED_AFTER`], since a younger one may be another
+//! run's build in progress.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use datafusion::common::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::listing::ListingTableUrl;
@@ -33,11 +43,12 @@ use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::aws::AwsOptions;
 use crate::catalog::{self, Derived, QueryScope, VIEWS};
 use crate::error::QueryError;
-use crate::sink::lake::LakeLocation;
+use crate::sink::lake::{LakeLocation, LakeLock, folder_url};
 
 /// The views kept as tables, in the order they are built (later ones read earlier ones).
 /// `session_usage` is kept because `sessions` built from it and `assumptions` read back from
@@ -45,7 +56,12 @@ use crate::sink::lake::LakeLocation;
 pub const DERIVED_VIEWS: [&str; 4] = ["assumptions", "session_usage", "sessions", "caller_sources"];
 
 /// Bumped when the layout or the meaning of the derived files changes.
-const FORMAT: &str = "sts-audit derived v1";
+const FORMAT: &str = "sts-audit derived v2";
+
+/// On S3, where no lock keeps two builds apart, a folder that is neither the current build nor
+/// the previous one is removed only once nothing was written to it for this long: until then it
+/// may be another run's build in progress.
+const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 const FOLDER: &str = "derived";
 const STAMP: &str = "CURRENT.json";
@@ -60,6 +76,17 @@ pub struct Stamp {
     pub built_at: String,
     pub event_files: u64,
     pub tables: Vec<TableRows>,
+    /// Every Parquet file of the build as it was published: a build folder that no longer
+    /// holds exactly these (deleted by a run of an older version, damaged, half copied) is
+    /// never read.
+    pub files: Vec<BuildFile>,
+}
+
+/// One file of a build: its path under the build's folder (`sessions/part-0.parquet`) and size.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BuildFile {
+    pub path: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +134,11 @@ pub enum Freshness {
     Missing,
     /// Built for other event files (an ingest ran since) or by another version.
     Stale,
+    /// `CURRENT.json` names a build whose folder does not hold the files it lists (deleted,
+    /// truncated, half copied): never read, rebuilt by the next `derive`.
+    Incomplete {
+        build: String,
+    },
     Current(Stamp),
 }
 
@@ -115,8 +147,8 @@ pub struct LakeStore {
     store: Arc<dyn ObjectStore>,
     events: ObjectPath,
     derived: ObjectPath,
-    /// `file:///abs/lake/derived/` or `s3://bucket/prefix/derived/`.
-    derived_url: String,
+    /// `file:///abs/lake/derived/` or `s3://bucket/prefix/derived/`, every name percent-encoded.
+    derived_url: Url,
     /// The `derived` folder of a lake on disk, whose emptied folders are removed too.
     local_folder: Option<std::path::PathBuf>,
 }
@@ -128,34 +160,44 @@ impl LakeStore {
             .runtime_env()
             .object_store(events_url)
             .map_err(QueryError::setup("lake storage"))?;
-        let events = events_url.prefix().clone();
-        let root: Vec<_> = events.parts().collect();
-        let derived = root[..root.len().saturating_sub(1)]
-            .iter()
-            .cloned()
-            .chain(std::iter::once(FOLDER.into()))
-            .collect::<ObjectPath>();
-        let base = events_url.object_store();
-        let derived_url = format!(
-            "{}{}/",
-            base.as_str().trim_end_matches('/'),
-            url_path(&derived)
-        );
-        let local_folder =
-            (events_url.scheme() == "file").then(|| std::path::PathBuf::from(url_path(&derived)));
+        // `<lake>/events/` -> `<lake>/derived/`, as URLs: names are never re-parsed from text.
+        let mut root: Url = AsRef::<Url>::as_ref(events_url).clone();
+        if let Ok(mut segments) = root.path_segments_mut() {
+            segments.pop_if_empty().pop().push("");
+        }
+        let derived_url = folder_url(&root, &[FOLDER]).ok_or_else(|| QueryError::Remote {
+            lake: events_url.to_string(),
+            reason: "the lake's location cannot hold a derived/ folder".to_owned(),
+        })?;
+        let derived =
+            ObjectPath::from_url_path(derived_url.path()).map_err(|e| QueryError::Remote {
+                lake: derived_url.to_string(),
+                reason: e.to_string(),
+            })?;
+        let local_folder = match derived_url.scheme() {
+            "file" => derived_url.to_file_path().ok(),
+            _ => None,
+        };
         Ok(LakeStore {
             store,
-            events,
+            events: events_url.prefix().clone(),
             derived,
             derived_url,
             local_folder,
         })
     }
 
-    /// Where a derived table of `build` lives, as a URL DataFusion lists.
+    /// Where a derived table of `build` lives, as a URL DataFusion lists (never as a glob).
     pub fn table_url(&self, build: &str, name: &str) -> Result<ListingTableUrl, QueryError> {
-        ListingTableUrl::parse(format!("{}{build}/{name}/", self.derived_url))
-            .map_err(QueryError::setup("derived table URL"))
+        let url = folder_url(&self.derived_url, &[build, name]).ok_or_else(|| self.bad_url())?;
+        ListingTableUrl::try_new(url, None).map_err(QueryError::setup("derived table URL"))
+    }
+
+    fn bad_url(&self) -> QueryError {
+        QueryError::Remote {
+            lake: self.derived_url.to_string(),
+            reason: "cannot name a build folder under it".to_owned(),
+        }
     }
 
     /// A hash of every event file's name and size, the views' SQL and the format: any ingest
@@ -199,20 +241,55 @@ impl LakeStore {
     }
 
     pub async fn freshness(&self) -> Result<Freshness, QueryError> {
+        let (fingerprint, _) = self.fingerprint().await?;
+        self.freshness_for(&fingerprint).await
+    }
+
+    /// Whether `CURRENT.json` names a complete build of the event files `fingerprint` hashes.
+    async fn freshness_for(&self, fingerprint: &str) -> Result<Freshness, QueryError> {
         let Some(stamp) = self.stamp().await? else {
             return Ok(Freshness::Missing);
         };
-        let (fingerprint, _) = self.fingerprint().await?;
-        Ok(if stamp.fingerprint == fingerprint {
-            Freshness::Current(stamp)
-        } else {
-            Freshness::Stale
-        })
+        if stamp.fingerprint != fingerprint {
+            return Ok(Freshness::Stale);
+        }
+        if self.build_files(&stamp.build).await? != stamp.files {
+            return Ok(Freshness::Incomplete { build: stamp.build });
+        }
+        Ok(Freshness::Current(stamp))
+    }
+
+    /// The Parquet files under `derived/<build>/`, sorted (none when the folder is gone).
+    async fn build_files(&self, build: &str) -> Result<Vec<BuildFile>, QueryError> {
+        let folder = self.derived.clone().join(build);
+        let depth = folder.parts().count();
+        let mut files: Vec<BuildFile> = self
+            .store
+            .list(Some(&folder))
+            .try_filter_map(|meta| async move {
+                let parts: Vec<String> = meta
+                    .location
+                    .parts()
+                    .skip(depth)
+                    .map(|part| part.as_ref().to_owned())
+                    .collect();
+                let path = parts.join("/");
+                let data = path.ends_with(".parquet");
+                Ok(data.then_some(BuildFile {
+                    path,
+                    size: meta.size,
+                }))
+            })
+            .try_collect()
+            .await
+            .map_err(|e| self.error(e))?;
+        files.sort();
+        Ok(files)
     }
 
     async fn write_stamp(&self, stamp: &Stamp) -> Result<(), QueryError> {
         let json = serde_json::to_vec_pretty(stamp).map_err(|e| QueryError::Remote {
-            lake: self.derived_url.clone(),
+            lake: self.derived_url.to_string(),
             reason: e.to_string(),
         })?;
         // object_store writes a local file to a temporary name and renames it: atomic on
@@ -224,23 +301,40 @@ impl LakeStore {
         Ok(())
     }
 
-    /// Removes the files of the builds `doomed` names (never `CURRENT.json`).
-    async fn remove_builds(&self, doomed: impl Fn(&str) -> bool) -> Result<(), QueryError> {
+    /// Removes the files of the builds `doomed` names, given the build and when anything in
+    /// it was last written (never `CURRENT.json`).
+    async fn remove_builds(
+        &self,
+        doomed: impl Fn(&str, DateTime<Utc>) -> bool,
+    ) -> Result<(), QueryError> {
         let depth = self.derived.parts().count();
-        let doomed = &doomed;
-        let doomed: Vec<ObjectPath> = self
+        let files: Vec<(String, ObjectPath, DateTime<Utc>)> = self
             .store
             .list(Some(&self.derived))
             .try_filter_map(|meta| async move {
                 let build = meta.location.parts().nth(depth);
-                let build = build.as_ref().map(|p| p.as_ref()).unwrap_or(STAMP);
-                Ok((build != STAMP && doomed(build)).then_some(meta.location))
+                let build = build
+                    .as_ref()
+                    .map(|p| p.as_ref())
+                    .unwrap_or(STAMP)
+                    .to_owned();
+                Ok((build != STAMP).then_some((build, meta.location, meta.last_modified)))
             })
             .try_collect()
             .await
             .map_err(|e| self.error(e))?;
-        for path in doomed {
-            self.store.delete(&path).await.map_err(|e| self.error(e))?;
+        let mut written: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        for (build, _, modified) in &files {
+            let newest = written.entry(build.as_str()).or_insert(*modified);
+            *newest = (*newest).max(*modified);
+        }
+        for (build, path, _) in &files {
+            if written
+                .get(build.as_str())
+                .is_some_and(|at| doomed(build.as_str(), *at))
+            {
+                self.store.delete(path).await.map_err(|e| self.error(e))?;
+            }
         }
         // On disk, deleting files leaves their folders: remove the empty ones (deepest first).
         if let Some(folder) = &self.local_folder {
@@ -258,20 +352,14 @@ impl LakeStore {
 
     fn error(&self, error: object_store::Error) -> QueryError {
         QueryError::Remote {
-            lake: self.derived_url.clone(),
+            lake: self.derived_url.to_string(),
             reason: error.to_string(),
         }
     }
 }
 
-fn url_path(path: &ObjectPath) -> String {
-    path.parts()
-        .map(|part| format!("/{}", part.as_ref()))
-        .collect()
-}
-
 /// Computes the derived tables of `lake` unless they are current (or `force`), then points
-/// `CURRENT.json` at them.
+/// `CURRENT.json` at them. A lake on disk stays locked (the ingest lock) for the whole build.
 pub async fn build(
     lake: &LakeLocation,
     aws: &AwsOptions,
@@ -282,25 +370,23 @@ pub async fn build(
     let everything = QueryScope::default();
     let opened =
         catalog::open_catalog(lake, aws, &everything, memory_limit, Derived::Ignore).await?;
+    let lock = lock(lake)?;
     let store = LakeStore::of(&opened.ctx, &opened.events_url)?;
-    let previous = store.stamp().await?;
     let (fingerprint, event_files) = store.fingerprint().await?;
-    if let Some(stamp) = previous.as_ref().filter(|s| s.fingerprint == fingerprint)
+    let summary = |built, fingerprint, tables| DeriveSummary {
+        lake: lake.to_string(),
+        built,
+        fingerprint,
+        event_files,
+        tables,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Freshness::Current(stamp) = store.freshness_for(&fingerprint).await?
         && !force
     {
-        return Ok(DeriveSummary {
-            lake: lake.to_string(),
-            built: false,
-            fingerprint,
-            event_files,
-            tables: stamp.tables.clone(),
-            elapsed_seconds: started.elapsed().as_secs_f64(),
-        });
+        return Ok(summary(false, fingerprint, stamp.tables));
     }
-    let build = format!(
-        "{fingerprint}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ")
-    );
+    let build = format!("{fingerprint}-{}", Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
     let target = Build {
         store: &store,
         fingerprint: &fingerprint,
@@ -311,7 +397,7 @@ pub async fn build(
     let tables = match written {
         Ok(tables) => tables,
         Err(error) => {
-            let _ = store.remove_builds(|b| b == build).await;
+            let _ = store.remove_builds(|b, _| b == build).await;
             return Err(error);
         }
     };
@@ -319,21 +405,29 @@ pub async fn build(
         fingerprint: fingerprint.clone(),
         build: build.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        built_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         event_files,
         tables: tables.clone(),
+        files: store.build_files(&build).await?,
     };
+    // Read again just before the switch: on S3 another run may have published meanwhile.
+    let previous = store.stamp().await?.map(|p| p.build).unwrap_or_default();
     store.write_stamp(&stamp).await?;
-    let previous = previous.map(|p| p.build).unwrap_or_default();
-    store.remove_builds(|b| b != build && b != previous).await?;
-    Ok(DeriveSummary {
-        lake: lake.to_string(),
-        built: true,
-        fingerprint,
-        event_files,
-        tables,
-        elapsed_seconds: started.elapsed().as_secs_f64(),
-    })
+    let abandoned = Utc::now() - ABANDONED_AFTER;
+    let locked = lock.is_some();
+    store
+        .remove_builds(|b, written| b != build && b != previous && (locked || written < abandoned))
+        .await?;
+    Ok(summary(true, fingerprint, tables))
+}
+
+/// The write lock of a lake on disk (shared with `ingest`, held by this process already under
+/// `ingest --derive`); none on S3, whose builds are kept apart by `ABANDONED_AFTER` instead.
+fn lock(lake: &LakeLocation) -> Result<Option<LakeLock>, QueryError> {
+    match lake {
+        LakeLocation::Local(root) => Ok(Some(LakeLock::acquire(root).map_err(QueryError::Lock)?)),
+        LakeLocation::S3(_) => Ok(None),
+    }
 }
 
 /// Where a build writes, and the fingerprint of the event files it reads.

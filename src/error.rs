@@ -48,7 +48,9 @@ pub enum SinkError {
         path: PathBuf,
         source: arrow::error::ArrowError,
     },
-    #[error("lake {path} is in use by another ingest (lock held); try again when it finishes")]
+    #[error(
+        "lake {path} is in use by another ingest or derive (its _lock is held); try again when it finishes"
+    )]
     Locked { path: PathBuf },
     #[error("{op} {url}: {reason}")]
     Remote {
@@ -91,6 +93,9 @@ pub enum FileError {
 pub enum QueryError {
     #[error("no lake at {lake} (no events/ folder): run `sts-audit ingest` first")]
     NoLake { lake: String },
+    /// The lake's write lock, held by another ingest or derive.
+    #[error(transparent)]
+    Lock(SinkError),
     #[error("lake {lake}: {reason}")]
     Remote { lake: String, reason: String },
     #[error("{path}: {source}")]

@@ -19,6 +19,7 @@
 pub mod aws;
 pub mod batch;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod computed_view;
 pub mod decode;

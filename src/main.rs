@@ -8,16 +8,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sts_audit::cli::{
-    AnalyzeArgs, Cli, Command, DeriveArgs, IngestArgs, OutputFormat, ReportArgs, SchemaArgs,
-    SqlArgs, SummaryFormat,
+    AnalyzeArgs, CheckArgs, Cli, Command, DeriveArgs, IngestArgs, OutputFormat, ReportArgs,
+    SchemaArgs, SqlArgs, SummaryFormat,
 };
 use sts_audit::derived::{self, DeriveSummary};
 use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
 use sts_audit::plan::{IngestPlan, aws_options};
 use sts_audit::query::{self, Output};
-use sts_audit::sink::lake::LakeLocation;
-use sts_audit::{report, shell};
+use sts_audit::sink::lake::{LakeLocation, LakeLock};
+use sts_audit::{check, report, shell};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_PARTIAL: u8 = 2;
@@ -40,12 +40,16 @@ fn main() -> ExitCode {
         Command::Report(args) => run_report(args),
         Command::Sql(args) => run_sql(args),
         Command::Schema(args) => run_schema(args),
+        Command::Check(args) => run_check(args),
     };
     match result {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sts-audit: error: {error:#}");
+            if let Some(note) = damaged_files_note(&cli.command, &error) {
+                eprintln!("{note}");
+            }
             ExitCode::from(EXIT_FAILED)
         }
     }
@@ -53,6 +57,11 @@ fn main() -> ExitCode {
 
 fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let plan = IngestPlan::from_args(args, chrono::Utc::now())?;
+    // With --derive, a lake on disk stays locked from the first file to the derived tables.
+    let _lock = match (&plan.lake, args.derive) {
+        (LakeLocation::Local(root), true) => Some(LakeLock::acquire(root)?),
+        _ => None,
+    };
     let summary = ingest::run(&plan)?;
     // Built even when some inputs failed: what was ingested is consistent and worth querying.
     let derived = match args.derive {
@@ -103,6 +112,30 @@ fn run_derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let report = check::run(std::path::Path::new(&args.lake))?;
+    let text = match args.format {
+        SummaryFormat::Text => report.render_text(),
+        SummaryFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    print_stdout(&text)?;
+    Ok(ExitCode::from(match report.damaged.is_empty() {
+        true => 0,
+        false => EXIT_PARTIAL,
+    }))
+}
+
+/// A query that failed reading Parquet names the lake's damaged files (DataFusion's error
+/// does not say which file it was reading).
+fn damaged_files_note(command: &Command, error: &anyhow::Error) -> Option<String> {
+    let lake = match command {
+        Command::Report(args) => &args.lake.lake,
+        Command::Sql(args) => &args.lake.lake,
+        _ => return None,
+    };
+    check::damaged_footers_note(lake, &format!("{error:#}"))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -145,6 +178,10 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         aws: args.aws.clone(),
     };
     let plan = IngestPlan::from_args(&ingest_args, chrono::Utc::now())?;
+    let _lock = match &plan.lake {
+        LakeLocation::Local(root) => Some(LakeLock::acquire(root)?),
+        LakeLocation::S3(_) => None,
+    };
     let summary = ingest::run(&plan)?;
     // The summary goes to stderr so that stdout holds the reports alone.
     eprint!("{}", render_text(&summary));

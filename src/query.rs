@@ -106,6 +106,14 @@ pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
             args.lake
         );
     }
+    if let Some(Freshness::Incomplete { build }) = &catalog.derived {
+        eprintln!(
+            "sts-audit: warning: derived/CURRENT.json names build {build}, whose files are \
+             missing or changed, so assumptions and sessions are computed from events (slower); \
+             `sts-audit derive --lake {}` rebuilds them",
+            args.lake
+        );
+    }
     Ok(catalog.ctx)
 }
 

@@ -6,6 +6,7 @@ mod crash;
 mod derived;
 mod generated;
 mod incremental;
+mod lake_safety;
 mod lossless;
 mod query;
 mod real_logs;

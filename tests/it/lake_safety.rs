@@ -1,0 +1,235 @@
+//! The lake under races, damage and unusual names: overlapping `derive` runs, a `CURRENT.json`
+//! naming a missing build, folder names with glob and URL characters, a truncated data file.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn run(lake: &Path, args: &[&str]) -> Output {
+    bin().args(args).arg("--lake").arg(lake).output().unwrap()
+}
+
+/// Runs `args` (plus `--lake LAKE`), asserting success; stdout.
+fn stdout(lake: &Path, args: &[&str]) -> String {
+    let output = run(lake, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Data rows of a CSV report (the header line not counted).
+fn report_rows(lake: &Path, name: &str, extra: &[&str]) -> usize {
+    let args = [&["report", name, "--format", "csv"][..], extra].concat();
+    stdout(lake, &args).lines().count() - 1
+}
+
+fn sql_count(lake: &Path, query: &str, extra: &[&str]) -> u64 {
+    let args = [&["sql", "--format", "csv", query][..], extra].concat();
+    let out = stdout(lake, &args);
+    out.lines().nth(1).unwrap().parse().unwrap()
+}
+
+fn derive(lake: &Path, extra: &[&str]) -> Value {
+    let args = [&["derive", "--format", "json"][..], extra].concat();
+    serde_json::from_str(&stdout(lake, &args)).unwrap()
+}
+
+fn sample_lake(lake: &Path) {
+    let logs = repo().join("sample-logs");
+    let run = ingest(lake, &[logs.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+fn current_build(lake: &Path) -> String {
+    let stamp = std::fs::read(lake.join("derived/CURRENT.json")).unwrap();
+    let stamp: Value = serde_json::from_slice(&stamp).unwrap();
+    stamp["build"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn overlapping_derive_runs_never_lose_the_derived_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    sample_lake(lake);
+    let expected = report_rows(lake, "role-assumptions", &["--no-derived"]);
+    assert!(expected > 0, "the sample logs hold role assumptions");
+    derive(lake, &[]);
+    for round in 0..3 {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                bin()
+                    .args(["derive", "--force", "--format", "json", "--lake"])
+                    .arg(lake)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in runs {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // The one that finds the lake locked says so and fails; none may succeed wrongly.
+            match output.status.code() {
+                Some(0) => {}
+                Some(1) => assert!(stderr.contains("in use by another"), "{stderr}"),
+                other => panic!("round {round}: exit {other:?}: {stderr}"),
+            }
+        }
+        assert!(
+            lake.join("derived").join(current_build(lake)).is_dir(),
+            "round {round}: CURRENT.json names a build that exists"
+        );
+        assert_eq!(report_rows(lake, "role-assumptions", &[]), expected);
+        let again = derive(lake, &[]);
+        assert_eq!(again["built"], false, "round {round}: current: {again}");
+        assert_eq!(report_rows(lake, "role-assumptions", &[]), expected);
+    }
+}
+
+#[test]
+fn a_current_json_naming_a_missing_build_is_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    sample_lake(lake);
+    let expected = report_rows(lake, "role-assumptions", &["--no-derived"]);
+    let sessions = sql_count(lake, "SELECT count(*) FROM sessions", &["--no-derived"]);
+    assert!(expected > 0 && sessions > 0);
+    derive(lake, &[]);
+    std::fs::remove_dir_all(lake.join("derived").join(current_build(lake))).unwrap();
+
+    let output = run(lake, &["report", "role-assumptions", "--format", "csv"]);
+    assert!(output.status.success());
+    assert_eq!(
+        output.stdout.iter().filter(|&&b| b == b'\n').count() - 1,
+        expected
+    );
+    let warning = String::from_utf8_lossy(&output.stderr);
+    assert!(warning.contains("missing or changed"), "{warning}");
+    assert_eq!(
+        sql_count(lake, "SELECT count(*) FROM sessions", &[]),
+        sessions
+    );
+
+    let rebuilt = derive(lake, &[]);
+    assert_eq!(rebuilt["built"], true, "{rebuilt}");
+    assert_eq!(report_rows(lake, "role-assumptions", &[]), expected);
+
+    // A build that lost one file (not the whole folder) is caught too.
+    let build = lake
+        .join("derived")
+        .join(current_build(lake))
+        .join("sessions");
+    let file = std::fs::read_dir(&build)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(file).unwrap();
+    assert_eq!(
+        sql_count(lake, "SELECT count(*) FROM sessions", &[]),
+        sessions
+    );
+    assert_eq!(derive(lake, &[])["built"], true);
+}
+
+#[test]
+fn a_lake_folder_named_with_glob_and_url_characters_works() {
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = plain_dir.path().join("lake");
+    sample_lake(&plain);
+    let parent = tempfile::tempdir().unwrap();
+    let lake = parent.path().join("a[1] ?*#%20 b");
+    sample_lake(&lake);
+
+    let events = "SELECT count(*) FROM events";
+    let expected = sql_count(&plain, events, &[]);
+    assert!(expected > 0);
+    assert_eq!(sql_count(&lake, events, &[]), expected);
+    let rows = report_rows(&plain, "role-assumptions", &[]);
+    assert!(rows > 0);
+    assert_eq!(report_rows(&lake, "role-assumptions", &[]), rows);
+
+    let built = derive(&lake, &[]);
+    assert_eq!(built["built"], true, "{built}");
+    let plan = stdout(
+        &lake,
+        &["sql", "--format", "csv", "EXPLAIN SELECT * FROM sessions"],
+    );
+    assert!(
+        plan.contains("/derived/"),
+        "derived tables are read: {plan}"
+    );
+    for table in ["assumptions", "sessions", "caller_sources"] {
+        let query = format!("SELECT count(*) FROM {table}");
+        assert_eq!(
+            sql_count(&lake, &query, &[]),
+            sql_count(&plain, &query, &["--no-derived"]),
+            "{table}"
+        );
+    }
+    assert_eq!(report_rows(&lake, "role-assumptions", &[]), rows);
+    let beside: Vec<_> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, vec![lake.file_name().unwrap().to_owned()]);
+}
+
+#[test]
+fn check_names_a_truncated_data_file_and_what_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    sample_lake(lake);
+    let healthy = run(lake, &["check", "--format", "json"]);
+    assert_eq!(healthy.status.code(), Some(0));
+    let healthy: Value = serde_json::from_slice(&healthy.stdout).unwrap();
+    let files = lake_files(lake);
+    assert_eq!(healthy["files_checked"], files.len() as u64);
+    assert_eq!(healthy["damaged"], serde_json::json!([]));
+
+    let victim = files.iter().find(|f| !f.ends_with("-sts.parquet")).unwrap();
+    let bytes = std::fs::read(victim).unwrap();
+    std::fs::write(victim, &bytes[..bytes.len() / 2]).unwrap();
+
+    let failed = run(lake, &["report", "role-assumptions"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(&victim.display().to_string()), "{stderr}");
+
+    let checked = run(lake, &["check", "--format", "json"]);
+    assert_eq!(checked.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let damaged = report["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{report}");
+    let file = &damaged[0];
+    assert_eq!(file["path"], victim.display().to_string());
+    assert_eq!(file["damage"], "footer");
+    let partition = victim.parent().unwrap();
+    let date = partition.file_name().unwrap().to_string_lossy();
+    assert_eq!(format!("date={}", file["date"].as_str().unwrap()), date);
+    let account = partition.parent().unwrap().file_name().unwrap();
+    assert_eq!(
+        format!("account_id={}", file["account_id"].as_str().unwrap()),
+        account.to_string_lossy()
+    );
+    assert_eq!(file["sources_from"], "manifest");
+    let sources = file["sources"].as_array().unwrap();
+    assert!(!sources.is_empty(), "{file}");
+    assert!(
+        report["repair"]
+            .as_str()
+            .unwrap()
+            .contains("_manifest/run-")
+    );
+    let text = stdout_any(lake, &["check"]);
+    assert!(text.contains("to repair"), "{text}");
+}
+
+fn stdout_any(lake: &Path, args: &[&str]) -> String {
+    String::from_utf8(run(lake, args).stdout).unwrap()
+}
