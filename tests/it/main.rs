@@ -6,6 +6,7 @@ mod crash;
 mod derived;
 mod generated;
 mod incremental;
+mod limits;
 mod lossless;
 mod query;
 mod real_logs;
