@@ -15,6 +15,11 @@
 # times each (default 3), interleaved so that both see the same machine, and the median wall
 # time is reported (peak RSS is the largest seen); DuckDB runs once.
 #
+# A sparse organization trail (SPARSE_EVENTS events, default 60000, 0 to skip, over 200
+# accounts and 30 days: thousands of partitions of a few dozen rows) is ingested once with the
+# default --jobs and --buffer-size, to show that memory and the number of files stay bounded
+# when the partitions, not the rows, are many.
+#
 # Wall time, records/s and peak RSS (/usr/bin/time -v) go into BENCHMARKS.md (the tables between
 # the BEGIN/END markers are replaced). Env: BENCH_DIR (scratch, default bench/out), CORPUS (reuse
 # an existing corpus folder for EVENTS), JOBS (sts-audit --jobs), RUNS.
@@ -139,12 +144,32 @@ $(scale_row "$SCALE_EVENTS" "$SCALE_DAYS" "$FILES" "$(summary_field records_read
 fi
 echo "$SCALE"
 
-python3 - "$TABLE" "$SCALE" <<'PY'
+SPARSE_EVENTS=${SPARSE_EVENTS:-60000}
+SPARSE=""
+if [ "$SPARSE_EVENTS" != 0 ]; then
+  SPARSE_DIR=$OUT/corpus-sparse-$SPARSE_EVENTS
+  [ -d "$SPARSE_DIR" ] || python3 ../shared/tools/gen_cloudtrail.py "$SPARSE_DIR" \
+    --events "$SPARSE_EVENTS" --accounts 200 --days 30 --org-layout
+  rm -rf "$OUT/lake"
+  read -r s r < <(measure sts-audit "$BIN" ingest --quiet --format json --lake "$OUT/lake" ${JOBS:+--jobs $JOBS} "$SPARSE_DIR")
+  partitions=$(find "$OUT/lake/events" -mindepth 2 -maxdepth 2 -type d | wc -l)
+  SPARSE=$(cat <<MD
+| generated events | accounts | days | records | partitions | Parquet files | sts-audit s | peak RSS MiB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| $(python3 -c "print(f'{$SPARSE_EVENTS:,}')") | 200 | 30 | $(python3 -c "print(f'{$(summary_field records_read):,}')") | $partitions | $(summary_field parquet_files_written) | $s | $r |
+MD
+)
+  echo "$SPARSE"
+fi
+
+python3 - "$TABLE" "$SCALE" "$SPARSE" <<'PY'
 import re, sys
-table, scale = sys.argv[1], sys.argv[2]
+table, scale, sparse = sys.argv[1], sys.argv[2], sys.argv[3]
 path = "BENCHMARKS.md"
 text = open(path).read()
-for name, body in (("ingest", table), ("ingest-scale", scale)):
+for name, body in (("ingest", table), ("ingest-scale", scale), ("ingest-sparse", sparse)):
+    if not body:
+        continue
     text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)",
                   lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
 open(path, "w").write(text)

@@ -263,6 +263,11 @@ impl ColumnBuilder {
         values.append(cell)
     }
 
+    /// The memory the column holds, allocated but unused room included.
+    fn allocated(&self) -> usize {
+        size_of::<ColumnBuilder>() + self.values.as_ref().map_or(0, Values::allocated)
+    }
+
     fn finish(&mut self) -> ArrayRef {
         match self.values.take() {
             Some(mut values) => values.finish(),
@@ -285,7 +290,9 @@ fn null_bytes(kind: Kind) -> usize {
 impl Values {
     /// A builder holding `nulls` nulls.
     fn with_nulls(kind: Kind, nulls: usize) -> Values {
-        let rows = nulls.max(1024);
+        // Small, and grown by doubling: a partition of a few rows must not hold kilobytes per
+        // column (a file of 20,000 dates makes 20,000 partitions).
+        let rows = nulls.max(INITIAL_ROWS);
         match kind {
             Kind::Text => Values::Text(TextViews::with_nulls(nulls)),
             Kind::Bool => {
@@ -320,6 +327,17 @@ impl Values {
         FIXED_VALUE_BYTES
     }
 
+    fn allocated(&self) -> usize {
+        // A value and its validity bit.
+        let fixed = |capacity: usize, width: usize| capacity * width + capacity.div_ceil(8);
+        match self {
+            Values::Text(b) => b.allocated(),
+            Values::Bool(b) => 2 * b.capacity().div_ceil(8),
+            Values::Int(b) => fixed(b.capacity(), 8),
+            Values::Time(b) => fixed(b.capacity(), 8),
+        }
+    }
+
     fn finish(&mut self) -> ArrayRef {
         match self {
             Values::Text(b) => Arc::new(b.finish()),
@@ -330,12 +348,15 @@ impl Values {
     }
 }
 
+/// Room for this many values when a column gets its first value; it doubles from there.
+const INITIAL_ROWS: usize = 16;
+
 /// The longest value a view holds inline, without a copy in a data block.
 const INLINE_BYTES: usize = 12;
 
 /// Data blocks start this small and double up to [`MAX_BLOCK_BYTES`], so that a partition of a
 /// few rows holds a few kilobytes, not a megabyte per column.
-const MIN_BLOCK_BYTES: usize = 8 << 10;
+const MIN_BLOCK_BYTES: usize = 1 << 10;
 
 /// The largest data block: well under the allocator's mmap threshold (2 MiB, see main.rs), so
 /// that a block freed after a write is reused from the heap by the next, instead of being
@@ -367,8 +388,8 @@ const REPEAT_TRIALS: usize = 64;
 impl Default for TextViews {
     fn default() -> Self {
         TextViews {
-            views: Vec::with_capacity(1024),
-            nulls: NullBufferBuilder::new(1024),
+            views: Vec::with_capacity(INITIAL_ROWS),
+            nulls: NullBufferBuilder::new(INITIAL_ROWS),
             blocks: Vec::new(),
             block: Vec::new(),
             last: None,
@@ -408,6 +429,15 @@ impl TextViews {
         self.views.push(view);
         self.last = Some(view);
         size_of::<u128>() + bytes.len()
+    }
+
+    fn allocated(&self) -> usize {
+        let blocks: usize = self.blocks.iter().map(Buffer::capacity).sum();
+        self.views.capacity() * size_of::<u128>()
+            + self.nulls.allocated_size()
+            + self.blocks.capacity() * size_of::<Buffer>()
+            + blocks
+            + self.block.capacity()
     }
 
     fn worth_checking(&self) -> bool {
@@ -468,47 +498,74 @@ impl TextViews {
     }
 }
 
-/// Collects rows of one partition until the sink writes them out.
+/// The builder's memory beyond its rows' text is measured again at these row counts (powers of
+/// two up to this one), so that a small partition counts what it really holds; past it the
+/// rows dominate and the measure stays.
+const MEASURED_ROWS: usize = 64;
+
+/// Collects rows of one partition until the sink writes them out. Holds nothing until its
+/// first row: a worker may know thousands of partitions.
+#[derive(Default)]
 pub struct EventBatchBuilder {
     columns: Vec<ColumnBuilder>,
     rows: usize,
+    /// The rows' values, as each append counts them.
     bytes: usize,
-}
-
-impl Default for EventBatchBuilder {
-    fn default() -> Self {
-        EventBatchBuilder {
-            columns: COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind)).collect(),
-            rows: 0,
-            bytes: 0,
-        }
-    }
+    /// What the builder holds beyond `bytes` (the columns themselves, room allocated ahead),
+    /// as last measured.
+    overhead: usize,
 }
 
 impl EventBatchBuilder {
     pub fn append(&mut self, row: &Row) {
+        if self.columns.is_empty() {
+            self.columns = new_columns();
+        }
         for (builder, cell) in self.columns.iter_mut().zip(row.cells.iter()) {
             self.bytes += builder.append(cell);
         }
         self.rows += 1;
+        if self.rows <= MEASURED_ROWS && self.rows.is_power_of_two() {
+            self.overhead = self.allocated().saturating_sub(self.bytes);
+        }
     }
 
     pub fn rows(&self) -> usize {
         self.rows
     }
 
-    /// The memory the buffered rows hold, for the sink's memory budget.
+    /// The memory the buffered rows hold, for the sink's memory budget: their values and the
+    /// builder's fixed cost (about 80 columns, each with room for its first values), which is
+    /// most of it for a partition of a few rows.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.overhead
     }
 
-    /// Drains the builder into a batch; the builder is empty and reusable afterwards.
+    fn allocated(&self) -> usize {
+        let columns = self
+            .columns
+            .iter()
+            .map(ColumnBuilder::allocated)
+            .sum::<usize>();
+        columns + (self.columns.capacity() - self.columns.len()) * size_of::<ColumnBuilder>()
+    }
+
+    /// Drains the builder into a batch; the builder is empty and holds nothing afterwards.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        if self.columns.is_empty() {
+            self.columns = new_columns();
+        }
         let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        self.columns = Vec::new();
         self.rows = 0;
         self.bytes = 0;
+        self.overhead = 0;
         RecordBatch::try_new(schema(), arrays)
     }
+}
+
+fn new_columns() -> Vec<ColumnBuilder> {
+    COLUMNS.iter().map(|c| ColumnBuilder::new(c.kind)).collect()
 }
 
 /// The rows `rows` (batch, row) of `batches` as one batch, in that order. A column with no

@@ -411,6 +411,11 @@ pub struct IngestArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Follow symbolic links that lead outside the source folder (by default such links are
+    /// reported and not entered; links that stay inside it are followed)
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
     /// Summary format
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,

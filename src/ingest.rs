@@ -430,7 +430,7 @@ fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Inputs, SinkErro
             SourceLocation::S3(_) => None,
         })
         .collect();
-    let local = local::discover(&local_sources, &plan.scope);
+    let local = local::discover(&local_sources, &plan.scope, plan.follow_symlinks);
     let mut remote = Discovery::default();
     for source in &plan.sources {
         if let (SourceLocation::S3(url), Some(s3)) = (source, s3) {
@@ -648,6 +648,7 @@ fn work(shared: &Shared, writer: PartWriter) -> Result<usize, SinkError> {
         }
         shared.progress.inc(file.size);
         shared.record(file, &outcome)?;
+        buf.release_over(parts.reservable());
     }
     // Give the decompression buffer back before the final writes need memory.
     drop(buf);
@@ -708,7 +709,6 @@ fn process_file(
     parts.reserve(buf.footprint());
     let mut records = RecordSink {
         file,
-        key_account: file.log_key().and_then(|key| key.account),
         shared,
         parts,
         last: None,
@@ -750,8 +750,6 @@ fn skipped_by_path(file: &SourceFile) -> Option<&'static str> {
 /// Takes the records of one file: row, scope, dedup, buffer.
 struct RecordSink<'s, 'a> {
     file: &'a SourceFile,
-    /// The account the file's path names (records without a valid recipient go there).
-    key_account: Option<String>,
     shared: &'a Shared<'a>,
     parts: &'s mut Partitions,
     /// The partition of the previous record and its keys: consecutive records nearly always
@@ -799,15 +797,14 @@ impl RecordSink<'_, '_> {
             return Ok(true);
         }
         let recipient = row.text(col::RECIPIENT_ACCOUNT_ID);
-        let key_account = self.key_account.as_deref();
         let Some(date) = date_of(time) else {
             return Ok(true);
         };
         let same_partition = self.last.as_ref().is_some_and(|(last, _)| {
-            last.date() == date && last.account() == partition_account(recipient, key_account)
+            last.date() == date && last.account() == partition_account(recipient)
         });
         if !same_partition {
-            let partition = PartitionKey::new(recipient, key_account, date);
+            let partition = PartitionKey::new(recipient, date);
             let keys = self.shared.index.partition(&partition);
             self.last = Some((partition, keys));
         }

@@ -167,6 +167,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         regions: Vec::new(),
         jobs: None,
         strict: false,
+        follow_symlinks: false,
         format: SummaryFormat::Text,
         max_file_size: 1 << 30,
         max_record_size: 1 << 20,

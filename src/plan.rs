@@ -32,6 +32,8 @@ pub struct IngestPlan {
     pub scope: Scope,
     pub jobs: usize,
     pub strict: bool,
+    /// Follow symbolic links out of a local source folder.
+    pub follow_symlinks: bool,
     pub format: SummaryFormat,
     pub max_file_bytes: u64,
     pub limits: RecordLimits,
@@ -92,6 +94,7 @@ impl IngestPlan {
             },
             jobs,
             strict: args.strict,
+            follow_symlinks: args.follow_symlinks,
             format: args.format,
             max_file_bytes: args.max_file_size,
             limits: RecordLimits {

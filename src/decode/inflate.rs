@@ -12,9 +12,11 @@ use libdeflate_sys::{
     libdeflate_result_LIBDEFLATE_SUCCESS as SUCCESS,
 };
 
-/// The most a deflate stream expands (a run-length-encoded block: 258 bytes per 2 bits, about
-/// 1032:1): a size hint larger than this for the input is damage, not a size.
-const MAX_RATIO: usize = 1032;
+/// The trailer's size is believed up to this many times the compressed size (CloudTrail logs
+/// compress 5-20 to 1). The trailer is input, not a fact: a damaged or hostile one claiming
+/// 4 GiB must not make a worker allocate and zero 4 GiB. Past this ratio the buffer starts here
+/// and doubles only as far as the content really goes (up to the caller's limit).
+const HINT_RATIO: usize = 32;
 
 /// One worker's libdeflate decompressor (about 11 KB, reused for every file).
 pub struct Inflater {
@@ -37,7 +39,7 @@ impl Inflater {
     /// bytes); returns the bytes written, or None when the file is damaged or its content does
     /// not fit in `limit`. `out` keeps its memory (initialised) for the next file.
     pub fn gzip(&mut self, gzip: &[u8], out: &mut Vec<u8>, limit: usize) -> Option<usize> {
-        let hint = trailer_size(gzip).min(gzip.len().saturating_mul(MAX_RATIO));
+        let hint = trailer_size(gzip).min(gzip.len().saturating_mul(HINT_RATIO));
         grow(out, hint.max(64 * 1024), limit);
         let mut input = gzip;
         let mut written = 0;
@@ -135,6 +137,35 @@ mod tests {
         // The trailer names the last member's size (13 bytes): far too small for the first.
         let written = inflater.gzip(&file, &mut out, 1 << 20).unwrap();
         assert_eq!(&out[..written], [first, second].concat().as_slice());
+    }
+
+    #[test]
+    fn a_lying_trailer_does_not_size_the_buffer() {
+        // Poorly compressible text (about 2:1), its trailer rewritten to claim 4 GiB - 1.
+        let data: Vec<u8> = (0..16 * 1024_u64)
+            .flat_map(|n| {
+                format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&n.to_le_bytes())).into_bytes()
+            })
+            .collect();
+        let mut file = gzip(&data);
+        let end = file.len();
+        file[end - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut inflater = Inflater::new().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            inflater.gzip(&file, &mut out, usize::MAX),
+            None,
+            "size mismatch"
+        );
+        // What the compressed size makes plausible, or what the content needed (doubling past
+        // it at most), not the claim.
+        let plausible = (HINT_RATIO * file.len()).max(2 * data.len());
+        assert!(
+            out.capacity() <= plausible,
+            "{} bytes for {} of content",
+            out.capacity(),
+            data.len()
+        );
     }
 
     #[test]

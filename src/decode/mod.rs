@@ -64,6 +64,16 @@ impl FileBuffer {
     pub fn footprint(&self) -> usize {
         self.bytes.capacity() + self.compressed.capacity()
     }
+
+    /// Gives the memory back when the buffer holds more than `keep` bytes: one large file must
+    /// not keep its memory (counted against the worker's budget) for the rest of the run.
+    pub fn release_over(&mut self, keep: usize) {
+        if self.footprint() > keep {
+            self.bytes = Vec::new();
+            self.compressed = Vec::new();
+            self.len = 0;
+        }
+    }
 }
 
 /// Gzip files up to this size are read whole and inflated in one call; larger ones stream.

@@ -8,8 +8,11 @@
 //! keys of its existing Parquet files are loaded; this is also what makes a killed run safe to
 //! repeat.
 //!
-//! Copies of one key that land in two slots (a hand-edited copy with another eventTime, a
-//! record without a valid recipient read from two accounts' files) are caught within a run by
+//! A record's partition depends on the record alone (a record without a valid recipient goes
+//! to `account_id=unknown`, wherever its file was found), so copies read from two places meet
+//! in one slot too. Copies of one key that land in two slots (a hand-edited copy with another
+//! eventTime; a record without a valid recipient stored under its file's account by a version
+//! before that rule) are caught within a run by
 //! a Bloom filter over the run's most recent keys (the last 2-4 million), checked exactly
 //! against the other slots on a "maybe". The filter has a fixed size, so that memory does not
 //! grow with the length of a run (over all keys it was 3 bytes a key: 300 MB for 100M events);
@@ -708,7 +711,7 @@ mod tests {
             Path::new("/nonexistent"),
             64 << 20,
         );
-        let part = PartitionKey::new(Some("111122223333"), None, day(1));
+        let part = PartitionKey::new(Some("111122223333"), day(1));
         let time = at(1, 5);
         let offer = |recipient| index.first_sighting(&part, "e1", recipient, time).unwrap();
         assert!(offer(Some("111122223333")));
@@ -734,7 +737,7 @@ mod tests {
         // A budget of one byte: every slot not being written is spilled at the next growth.
         let index = DedupIndex::new(Path::new("/nonexistent"), None, spill.path(), 1);
         let parts: Vec<PartitionKey> = (1..=3)
-            .map(|d| PartitionKey::new(Some("111122223333"), None, day(d)))
+            .map(|d| PartitionKey::new(Some("111122223333"), day(d)))
             .collect();
         for round in 0..2 {
             for (d, part) in (1..=3).zip(&parts) {
@@ -786,8 +789,8 @@ mod tests {
     fn a_key_in_two_slots_is_kept_once() {
         let spill = tempfile::tempdir().unwrap();
         let index = DedupIndex::new(Path::new("/nonexistent"), None, spill.path(), 1);
-        let first = PartitionKey::new(Some("111122223333"), None, day(1));
-        let second = PartitionKey::new(Some("111122223333"), None, day(2));
+        let first = PartitionKey::new(Some("111122223333"), day(1));
+        let second = PartitionKey::new(Some("111122223333"), day(2));
         for n in 0..5000 {
             let id = format!("e{n}");
             let time = at(1, n % 24);
@@ -817,9 +820,10 @@ mod tests {
                 .first_sighting(&second, "e42", Some("999988887777"), at(2, 3))
                 .unwrap()
         );
-        // Without a valid recipient the partition account comes from the file: any account.
-        let odd = PartitionKey::new(None, Some("444455556666"), day(1));
-        let other = PartitionKey::new(None, Some("777788889999"), day(1));
+        // Without a valid recipient a record may sit in any account's partition (lakes written
+        // before such records went to `unknown` hold them under their file's account).
+        let odd = PartitionKey::new(Some("444455556666"), day(1));
+        let other = PartitionKey::new(None, day(1));
         assert!(index.first_sighting(&odd, "x1", None, at(1, 1)).unwrap());
         assert!(!index.first_sighting(&other, "x1", None, at(1, 1)).unwrap());
     }

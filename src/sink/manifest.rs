@@ -157,12 +157,11 @@ impl SegmentWriter {
     }
 
     pub fn add(&mut self, entry: &ManifestEntry) -> Result<(), SinkError> {
-        let manifest_error = |reason: String| SinkError::Manifest {
-            path: self.temporary.clone(),
-            line: 0,
-            reason,
-        };
-        serde_json::to_writer(&mut self.out, entry).map_err(|e| manifest_error(e.to_string()))?;
+        // An entry always serializes: a failure is the write (a full disk), an I/O error on
+        // the segment file, not a manifest that cannot be read.
+        serde_json::to_writer(&mut self.out, entry)
+            .map_err(std::io::Error::from)
+            .map_err(SinkError::io("writing", &self.temporary))?;
         self.out
             .write_all(b"\n")
             .map_err(SinkError::io("writing", &self.temporary))?;
@@ -191,6 +190,41 @@ impl SegmentWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_an_io_error_on_the_segment_not_a_manifest_error() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            panic!("/dev/full is needed to simulate a full disk");
+        }
+        let mut segment = SegmentWriter {
+            dir: PathBuf::from("/dev"),
+            name: "full".into(),
+            temporary: full.to_path_buf(),
+            out: BufWriter::with_capacity(16, File::create(full).unwrap()),
+            entries: 0,
+        };
+        let entry = ManifestEntry {
+            source: "/logs/a.json.gz".into(),
+            size: 20,
+            modified: "1".into(),
+            status: "ingested".into(),
+            records: 1,
+            run: "r".into(),
+        };
+        let error = segment.add(&entry).unwrap_err();
+        match &error {
+            SinkError::Io { path, source, .. } => {
+                assert_eq!(path, full);
+                assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+            }
+            other => panic!("not an I/O error: {other}"),
+        }
+        assert!(
+            error.to_string().starts_with("writing /dev/full: "),
+            "{error}"
+        );
+    }
 
     #[test]
     fn segments_round_trip_and_later_runs_win() {

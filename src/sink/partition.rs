@@ -29,15 +29,14 @@ pub struct PartitionKey {
 pub const UNKNOWN_ACCOUNT: &str = "unknown";
 
 impl PartitionKey {
-    /// The record's `recipientAccountId` when it is 12 digits, else the account its file's key
-    /// names, else `unknown`: a record can never name a folder outside the lake.
-    pub fn new(
-        recipient: Option<&str>,
-        key_account: Option<&str>,
-        date: NaiveDate,
-    ) -> PartitionKey {
+    /// The record's `recipientAccountId` when it is 12 digits, else `unknown`: a record can
+    /// never name a folder outside the lake. The partition depends on the record alone, never
+    /// on where its file was found, so that a record read once from a loose file and once
+    /// under `AWSLogs/<account>/` lands in the same partition and is stored once (the file's
+    /// path stays in `source_file`).
+    pub fn new(recipient: Option<&str>, date: NaiveDate) -> PartitionKey {
         PartitionKey {
-            account: partition_account(recipient, key_account).to_owned(),
+            account: partition_account(recipient).to_owned(),
             date,
         }
     }
@@ -68,11 +67,9 @@ impl PartitionKey {
 }
 
 /// The account folder for a record: see [`PartitionKey::new`].
-pub fn partition_account<'a>(recipient: Option<&'a str>, key_account: Option<&'a str>) -> &'a str {
-    [recipient, key_account]
-        .into_iter()
-        .flatten()
-        .find(|account| is_account_id(account))
+pub fn partition_account(recipient: Option<&str>) -> &str {
+    recipient
+        .filter(|account| is_account_id(account))
         .unwrap_or(UNKNOWN_ACCOUNT)
 }
 
@@ -93,6 +90,13 @@ const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 /// Rows later than what was held start a new file; on the 4M-event benchmark the lake still
 /// has 76-80 files.
 const HOLD_SHARE: usize = 8;
+
+/// The share of the budget the file being read may take from the rows (one half).
+const RESERVABLE_SHARE: usize = 2;
+
+/// A partition holding less than this share of the budget is small: when even the largest is
+/// small, the budget is full of partitions, not rows (see `Partitions::make_room`).
+const SMALL_SHARE: usize = 16;
 
 /// Rows per file before a worker starts the next one (row groups are smaller; see
 /// `parquet::ROW_GROUP_ROWS`): large files for readers, bounded uploads to S3.
@@ -220,6 +224,9 @@ pub struct Partitions {
     /// The most files of one kind this worker has had open at once, the moment of a switch
     /// from one file to the next included.
     most_open: usize,
+    /// Open files of each kind: counted, not searched for, as a worker may hold thousands of
+    /// partitions.
+    open: [usize; 2],
     writer: PartWriter,
 }
 
@@ -232,6 +239,7 @@ impl Partitions {
             reserved_bytes: 0,
             appends: 0,
             most_open: 0,
+            open: [0; 2],
             writer,
         }
     }
@@ -254,14 +262,23 @@ impl Partitions {
         pending.last_used = self.appends;
         self.buffered_bytes += pending.fresh.bytes() - before;
         if self.over_budget() {
-            self.write_largest()?;
+            self.make_room()?;
         }
         Ok(())
     }
 
-    /// Sets the memory the worker holds outside the buffer; see `reserved_bytes`.
+    /// Sets the memory the worker holds outside the buffer; see `reserved_bytes`. At most
+    /// [`RESERVABLE_SHARE`] of the budget is counted: a file larger than that is held on top of
+    /// the budget (up to `--max-file-size`) rather than leave no room for rows, which would
+    /// write every row on its own, each write a file.
     pub fn reserve(&mut self, bytes: usize) {
-        self.reserved_bytes = bytes;
+        self.reserved_bytes = bytes.min(self.reservable());
+    }
+
+    /// The most memory outside the buffer that is counted against the budget; a worker keeps
+    /// no more than this of a file's buffers from one file to the next.
+    pub fn reservable(&self) -> usize {
+        self.budget_bytes / RESERVABLE_SHARE
     }
 
     fn over_budget(&self) -> bool {
@@ -273,16 +290,51 @@ impl Partitions {
         self.budget_bytes / HOLD_SHARE
     }
 
-    fn write_largest(&mut self) -> Result<(), SinkError> {
+    /// Brings the buffer back under the budget: by writing the largest partition, unless even
+    /// that holds less than [`SMALL_SHARE`] of the budget. Then the budget is full of many small
+    /// partitions (an organization trail of many sparse accounts, a file of many dates), and
+    /// writing one would free next to nothing: the least recently used ones are written and
+    /// closed instead.
+    fn make_room(&mut self) -> Result<(), SinkError> {
         let largest = self
             .pending
             .iter()
             .flat_map(|(key, files)| FileKind::ALL.map(|kind| (key, kind, &files[kind as usize])))
             .max_by_key(|(_, _, pending)| pending.bytes())
-            .map(|(key, kind, _)| (key.clone(), kind));
-        let Some((key, kind)) = largest else {
-            return Ok(());
-        };
+            .map(|(key, kind, pending)| (key.clone(), kind, pending.bytes()));
+        match largest {
+            Some((key, kind, bytes)) if bytes >= self.budget_bytes / SMALL_SHARE => {
+                self.write_largest(key, kind)
+            }
+            Some(_) => self.close_least_used(),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes and closes partitions, least recently used first, until a quarter of the budget
+    /// is free: many at once, so that the next partitions have room and the search for the
+    /// least used ones is not repeated at every row.
+    fn close_least_used(&mut self) -> Result<(), SinkError> {
+        let mut by_use: Vec<(u64, PartitionKey)> = self
+            .pending
+            .iter()
+            .map(|(key, files)| (files.iter().map(|p| p.last_used).max(), key))
+            .map(|(used, key)| (used.unwrap_or_default(), key.clone()))
+            .collect();
+        by_use.sort_unstable();
+        let target = self.budget_bytes - self.budget_bytes / 4;
+        for (_, key) in by_use {
+            if self.buffered_bytes + self.reserved_bytes <= target {
+                break;
+            }
+            for kind in FileKind::ALL {
+                self.close(&key, kind)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_largest(&mut self, key: PartitionKey, kind: FileKind) -> Result<(), SinkError> {
         self.write(&key, kind, Hold::Recent)?;
         // All of it was recent (a partition with more than a budget of rows in the lateness
         // window): write the older part anyway rather than exceed the budget, but keep the
@@ -308,6 +360,9 @@ impl Partitions {
             return Ok(());
         };
         let pending = &mut files[kind as usize];
+        if pending.fresh.rows() == 0 && pending.held.is_none() {
+            return Ok(());
+        }
         let dir = key.dir(&self.writer.events_dir);
         let arrow_error = |source| SinkError::Arrow {
             path: dir.clone(),
@@ -369,6 +424,7 @@ impl Partitions {
             file.rows() >= FILE_MAX_ROWS || file.last_time().is_some_and(|last| first < last)
         });
         if full_or_behind && let Some(file) = pending.file.take() {
+            self.open[kind as usize] -= 1;
             self.writer.publish(key, file)?;
         }
         if pending.file.is_none() {
@@ -380,7 +436,9 @@ impl Partitions {
             Some(ref mut file) => Ok(file),
             None => {
                 self.most_open = self.most_open.max(others_open + 1);
-                Ok(pending.file.insert(self.writer.create(key, kind)?))
+                let file = self.writer.create(key, kind)?;
+                self.open[kind as usize] += 1;
+                Ok(pending.file.insert(file))
             }
         }
     }
@@ -434,10 +492,10 @@ impl Partitions {
 
     /// Open files of a kind, not counting `except`'s.
     fn open_files(&self, kind: FileKind, except: Option<&PartitionKey>) -> usize {
-        self.pending
-            .iter()
-            .filter(|(key, files)| Some(*key) != except && files[kind as usize].file.is_some())
-            .count()
+        let excepted = except
+            .and_then(|key| self.pending.get(key))
+            .is_some_and(|files| files[kind as usize].file.is_some());
+        self.open[kind as usize] - usize::from(excepted)
     }
 
     /// Writes everything the partition still has of one kind and publishes its file; forgets
@@ -456,6 +514,7 @@ impl Partitions {
             self.pending.remove(key);
         }
         if let Some(file) = pending.file {
+            self.open[kind as usize] -= 1;
             self.writer.publish(key, file)?;
         }
         Ok(())
@@ -516,14 +575,14 @@ mod tests {
     fn partition_accounts_are_validated() {
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
         let cases = [
-            (Some("111122223333"), Some("999999999999"), "111122223333"),
-            (Some("../../etc"), Some("999999999999"), "999999999999"),
-            (Some("12345"), None, "unknown"),
-            (None, Some("o-abc/../x"), "unknown"),
-            (None, None, "unknown"),
+            (Some("111122223333"), "111122223333"),
+            (Some("../../etc"), "unknown"),
+            (Some("12345"), "unknown"),
+            (Some("1111222233334"), "unknown"),
+            (None, "unknown"),
         ];
-        for (recipient, key_account, expected) in cases {
-            let key = PartitionKey::new(recipient, key_account, date);
+        for (recipient, expected) in cases {
+            let key = PartitionKey::new(recipient, date);
             assert_eq!(key.account(), expected);
             let dir = key.dir(Path::new("/lake/events"));
             assert_eq!(
@@ -594,7 +653,7 @@ mod tests {
     fn write_rows(budget_bytes: usize, times: &[i64]) -> (usize, Vec<Vec<i64>>) {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let mut parts = partitions(lake.path(), budget_bytes);
         for (i, &micros) in times.iter().enumerate() {
             parts
@@ -637,7 +696,7 @@ mod tests {
     fn a_busy_partition_holds_back_at_most_a_share_of_the_budget() {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let budget = 256 * 1024;
         let mut parts = partitions(lake.path(), budget);
         let start = 1_709_251_200_000_000;
@@ -661,33 +720,72 @@ mod tests {
     }
 
     #[test]
-    fn memory_reserved_outside_the_buffer_counts_against_the_budget() {
+    fn memory_reserved_outside_the_buffer_counts_against_the_budget_up_to_half() {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let budget = 1 << 20;
         let start = 1_709_251_200_000_000;
         let mut parts = partitions(lake.path(), budget);
-        parts
-            .append(&key, FileKind::Events, &row(0, start))
-            .unwrap();
-        assert!(parts.buffered_bytes > 0, "one row fits a 1 MB budget");
-        // A file as large as the budget being read: nothing more may be buffered.
-        parts.reserve(budget);
-        for i in 1..100_i64 {
+        // A file far larger than the budget being read: rows still get half of it, rather
+        // than be written one by one.
+        parts.reserve(10 * budget);
+        assert_eq!(parts.reserved_bytes, budget / 2);
+        let mut most = 0;
+        for i in 0..2000_i64 {
             parts
                 .append(&key, FileKind::Events, &row(i as usize, start + i * MINUTE))
                 .unwrap();
-            assert_eq!(parts.buffered_bytes, 0);
+            most = most.max(parts.buffered_bytes);
         }
+        assert!(most > budget / 4, "at most {most} bytes of rows buffered");
+        assert!(
+            most <= budget / 2 + budget / 16,
+            "{most} bytes of rows buffered"
+        );
         assert_eq!(parts.flush_all().unwrap(), 1);
+    }
+
+    #[test]
+    fn many_small_partitions_are_counted_and_closed_least_recently_used_first() {
+        let lake = tempfile::tempdir().unwrap();
+        let budget = 2 << 20;
+        let mut parts = partitions(lake.path(), budget);
+        let start = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let days = 1000;
+        for day in 0..days {
+            let date = start + chrono::Days::new(day);
+            let key = PartitionKey::new(Some("111122223333"), date);
+            let micros = date
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros();
+            parts
+                .append(&key, FileKind::Events, &row(day as usize, micros))
+                .unwrap();
+            assert!(
+                parts.buffered_bytes <= budget,
+                "{} bytes",
+                parts.buffered_bytes
+            );
+            // Each partition's builders are counted, not only its row's text (~300 bytes).
+            let per_partition = parts.buffered_bytes / parts.pending.len();
+            assert!(per_partition > 2048, "{per_partition} bytes a partition");
+        }
+        assert!(
+            parts.pending.len() < days as usize,
+            "every partition still held"
+        );
+        // Each partition written once, whole.
+        assert_eq!(parts.flush_all().unwrap(), days as usize);
     }
 
     #[test]
     fn a_row_later_than_the_lateness_window_starts_a_new_sorted_file() {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let mut parts = partitions(lake.path(), 8 * 1024);
         let start = 1_709_251_200_000_000;
         for i in 0..500_i64 {
@@ -729,7 +827,7 @@ mod tests {
         let start = 1_709_251_200_000_000;
         for day in 0..10 {
             let date = NaiveDate::from_ymd_opt(2024, 3, 1 + day).unwrap();
-            let key = PartitionKey::new(Some("111122223333"), None, date);
+            let key = PartitionKey::new(Some("111122223333"), date);
             for i in 0..100 {
                 let micros = start + i64::from(day) * 1440 * MINUTE + i * MINUTE;
                 parts
@@ -751,7 +849,7 @@ mod tests {
         // before ROW_GROUP_ROWS rows.
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let mut parts = partitions(lake.path(), 256 << 20);
         let start = 1_709_251_200_000_000;
         let rows = 20_000;
@@ -790,7 +888,7 @@ mod tests {
     fn credential_calls_go_to_files_of_their_own() {
         let lake = tempfile::tempdir().unwrap();
         let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let key = PartitionKey::new(Some("111122223333"), None, date);
+        let key = PartitionKey::new(Some("111122223333"), date);
         let mut parts = partitions(lake.path(), 8 * 1024);
         let start = 1_709_251_200_000_000;
         for i in 0..1000_i64 {

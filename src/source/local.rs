@@ -3,13 +3,19 @@
 //! account's delivery day is listed only when ingest reaches it. So a run holds the names of one
 //! day's files at a time, not of every file under its sources: a month of a 12-account
 //! organization trail is ~1.8M files, ~300 MB of names held at once.
+//!
+//! Symbolic links are followed only while they stay inside the source they were found under (a
+//! source named on the command line that is itself a link is read): a link to `/etc` in a log
+//! folder must not make ingest read the system's files. A link leading out is not entered and
+//! is reported; `--follow-symlinks` follows every link.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use chrono::NaiveDate;
-use walkdir::WalkDir;
+use walkdir::{DirEntry, WalkDir};
 
 use super::key::{self, Scope};
 use super::{Origin, SourceFile, sort_for_visiting};
@@ -31,9 +37,20 @@ pub struct LocalInputs {
 /// files in them named on their own as sources.
 #[derive(Debug, Default)]
 pub struct DayGroup {
-    folders: Vec<PathBuf>,
+    folders: Vec<DayFolder>,
     files: Vec<PathBuf>,
 }
+
+/// A day folder and the folder its walk may not leave by a symbolic link.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct DayFolder {
+    path: PathBuf,
+    within: Boundary,
+}
+
+/// How far a walk follows symbolic links: `None` follows every one (`--follow-symlinks`);
+/// otherwise only links whose target is inside this folder (the source, resolved).
+type Boundary = Option<Arc<Path>>;
 
 /// One day group's files, in visiting order, and what could not be read.
 #[derive(Debug, Default)]
@@ -44,12 +61,13 @@ pub struct DayListing {
 
 type DayKey = (Option<String>, NaiveDate);
 
-/// Walks every source (a file or a folder).
-pub fn discover(sources: &[PathBuf], scope: &Scope) -> LocalInputs {
+/// Walks every source (a file or a folder); see the module's note on symbolic links.
+pub fn discover(sources: &[PathBuf], scope: &Scope, follow_symlinks: bool) -> LocalInputs {
     let mut found = LocalInputs::default();
     let mut days: BTreeMap<DayKey, DayGroup> = BTreeMap::new();
     for source in sources {
-        walk(source, scope, &mut found, &mut days);
+        let within = boundary(source, follow_symlinks);
+        walk(source, &within, scope, &mut found, &mut days);
     }
     for group in days.values_mut() {
         group.folders.sort();
@@ -69,19 +87,53 @@ fn day_of(path: &Path) -> Option<DayKey> {
     Some((key.account, NaiveDate::from_ymd_opt(year, month, day)?))
 }
 
+fn boundary(source: &Path, follow_symlinks: bool) -> Boundary {
+    if follow_symlinks {
+        return None;
+    }
+    let resolved = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf());
+    Some(Arc::from(resolved))
+}
+
+/// Why a walk must not enter `entry`: a symbolic link (below the walk's root) whose target is
+/// outside `within`.
+fn escape(entry: &DirEntry, within: &Boundary) -> Option<(String, String)> {
+    let within = within.as_deref()?;
+    if entry.depth() == 0 || !entry.path_is_symlink() {
+        return None;
+    }
+    // A dangling link is reported by the walk itself.
+    let target = std::fs::canonicalize(entry.path()).ok()?;
+    if target.starts_with(within) {
+        return None;
+    }
+    let reason = format!(
+        "symbolic link to {} outside the source {}, not followed (--follow-symlinks follows it)",
+        target.display(),
+        within.display()
+    );
+    Some((entry.path().display().to_string(), reason))
+}
+
 fn walk(
     root: &Path,
+    within: &Boundary,
     scope: &Scope,
     found: &mut LocalInputs,
     days: &mut BTreeMap<DayKey, DayGroup>,
 ) {
     let mut pruned = 0;
     let mut day_folders = Vec::new();
+    let mut escaped = Vec::new();
     let walker = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
+            if let Some(escape) = escape(entry, within) {
+                escaped.push(escape);
+                return false;
+            }
             if !entry.file_type().is_dir() {
                 return true;
             }
@@ -118,10 +170,14 @@ fn walk(
     }
     for (day, folder) in day_folders {
         match std::path::absolute(&folder) {
-            Ok(absolute) => days.entry(day).or_default().folders.push(absolute),
+            Ok(path) => days.entry(day).or_default().folders.push(DayFolder {
+                path,
+                within: within.clone(),
+            }),
             Err(error) => found.errors.push(describe(&folder, &error)),
         }
     }
+    found.errors.append(&mut escaped);
     found.pruned_folders += pruned;
 }
 
@@ -131,13 +187,20 @@ impl DayGroup {
     pub fn list(&self) -> DayListing {
         let mut listing = DayListing::default();
         for folder in &self.folders {
-            for entry in WalkDir::new(folder).follow_links(true) {
+            let mut escaped = Vec::new();
+            let walker = folder.walk().filter_entry(|entry| {
+                let escape = escape(entry, &folder.within);
+                escaped.extend(escape.clone());
+                escape.is_none()
+            });
+            for entry in walker {
                 match entry {
                     Ok(entry) if entry.file_type().is_file() => listing.add(entry.path()),
                     Ok(_) => {}
-                    Err(error) => listing.errors.push(walk_error(&error, folder)),
+                    Err(error) => listing.errors.push(walk_error(&error, &folder.path)),
                 }
             }
+            listing.errors.append(&mut escaped);
         }
         for file in &self.files {
             listing.add(file);
@@ -150,9 +213,9 @@ impl DayGroup {
     /// progress bar's total).
     pub fn measure(&self) -> (u64, u64) {
         let folders = self.folders.iter().flat_map(|folder| {
-            WalkDir::new(folder)
-                .follow_links(true)
-                .into_iter()
+            folder
+                .walk()
+                .filter_entry(|entry| escape(entry, &folder.within).is_none())
                 .filter_map(Result::ok)
                 .filter(|entry| entry.file_type().is_file())
                 .filter_map(|entry| entry.metadata().ok())
@@ -161,12 +224,23 @@ impl DayGroup {
         let files = self
             .files
             .iter()
-            .filter(|file| !self.folders.iter().any(|folder| file.starts_with(folder)))
+            .filter(|file| {
+                !self
+                    .folders
+                    .iter()
+                    .any(|folder| file.starts_with(&folder.path))
+            })
             .filter_map(|file| std::fs::metadata(file).ok())
             .map(|metadata| metadata.len());
         folders
             .chain(files)
             .fold((0, 0), |(count, bytes), size| (count + 1, bytes + size))
+    }
+}
+
+impl DayFolder {
+    fn walk(&self) -> walkdir::IntoIter {
+        WalkDir::new(&self.path).follow_links(true).into_iter()
     }
 }
 
@@ -234,7 +308,7 @@ mod tests {
         touch(root, "exports/b.jsonl");
         touch(root, "exports/a.jsonl");
         let explicit = root.join(day("111111111111", "us-east-1", "01", "0010"));
-        let found = discover(&[root.to_path_buf(), explicit], &Scope::default());
+        let found = discover(&[root.to_path_buf(), explicit], &Scope::default(), false);
         assert!(found.errors.is_empty(), "{:?}", found.errors);
         assert_eq!(found.days.len(), 3, "(account, day) groups across regions");
         let names = |listing: DayListing| -> Vec<String> {
@@ -280,7 +354,7 @@ mod tests {
             accounts: vec!["111111111111".into()],
             ..Scope::default()
         };
-        let found = discover(&[root.to_path_buf()], &scope);
+        let found = discover(&[root.to_path_buf()], &scope, false);
         assert_eq!(found.days.len(), 1);
         assert_eq!(found.pruned_folders, 1);
         assert!(found.days[0].list().files[0].name.ends_with("a.json.gz"));

@@ -7,6 +7,7 @@ mod derived;
 mod generated;
 mod incremental;
 mod lake_safety;
+mod limits;
 mod lossless;
 mod query;
 mod real_logs;
