@@ -52,7 +52,7 @@ pub fn run(lake: &Path) -> Result<CheckReport, crate::error::QueryError> {
     let damaged: Vec<DamagedFile> = files
         .par_iter()
         .filter_map(|path| {
-            read_whole(path)
+            guarded(|| read_whole(path))
                 .err()
                 .map(|(damage, reason)| (path, damage, reason))
         })
@@ -101,6 +101,21 @@ fn read_whole(path: &Path) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
+/// Runs `read`, a panic of the Parquet reader (some damaged pages make it panic rather than
+/// fail) counted as damaged data.
+fn guarded<T>(
+    read: impl FnOnce() -> Result<T, (&'static str, String)>,
+) -> Result<T, (&'static str, String)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        Err(("data", format!("the Parquet reader failed on it: {text}")))
+    })
+}
+
 /// Only the footer: what a failed query needs to name the file, without reading all data.
 fn footer_damage(path: &Path) -> Option<String> {
     let file = match File::open(path) {
@@ -115,7 +130,8 @@ fn footer_damage(path: &Path) -> Option<String> {
 fn describe(lake: &Path, path: &Path, damage: &'static str, reason: String) -> DamagedFile {
     let (account_id, date) = partition_of(path);
     let run = run_of(path);
-    let (sources_from, sources) = match source_files(path) {
+    let sources = guarded(|| Ok(source_files(path))).ok().flatten();
+    let (sources_from, sources) = match sources {
         Some(sources) => ("source_file", sources),
         None => (
             "manifest",
@@ -262,7 +278,9 @@ pub fn damaged_footers_note(lake: &str, error: &str) -> Option<String> {
     let damaged: Vec<String> = files
         .par_iter()
         .filter_map(|path| {
-            footer_damage(path).map(|reason| format!("  {}: {reason}", path.display()))
+            guarded(|| Ok(footer_damage(path)))
+                .unwrap_or_else(|(_, reason)| Some(reason))
+                .map(|reason| format!("  {}: {reason}", path.display()))
         })
         .collect();
     let mut note = match damaged.is_empty() {
@@ -274,4 +292,22 @@ pub fn damaged_footers_note(lake: &str, error: &str) -> Option<String> {
         lake.display()
     );
     Some(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_says_its_partition_and_run() {
+        let path = Path::new(
+            "/l/events/account_id=111122223333/date=2024-03-01/part-20240302T101500Z-00a1b2-3-00007-sts.parquet",
+        );
+        let (account, date) = partition_of(path);
+        assert_eq!(account.as_deref(), Some("111122223333"));
+        assert_eq!(date.as_deref(), Some("2024-03-01"));
+        assert_eq!(run_of(path).as_deref(), Some("20240302T101500Z-00a1b2"));
+        assert_eq!(run_of(Path::new("/l/x.parquet")), None);
+        assert_eq!(partition_of(Path::new("/l/x.parquet")), (None, None));
+    }
 }

@@ -91,6 +91,26 @@ fn overlapping_derive_runs_never_lose_the_derived_tables() {
 }
 
 #[test]
+fn derive_fails_clearly_while_another_run_holds_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    sample_lake(lake);
+    // What a running ingest or derive holds.
+    let lock = std::fs::File::create(lake.join("_lock")).unwrap();
+    lock.try_lock().unwrap();
+    let output = run(lake, &["derive"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("in use by another ingest or derive"),
+        "{stderr}"
+    );
+    assert!(!lake.join("derived/CURRENT.json").exists());
+    drop(lock);
+    assert_eq!(derive(lake, &[])["built"], true);
+}
+
+#[test]
 fn a_current_json_naming_a_missing_build_is_never_used() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path();
@@ -228,6 +248,29 @@ fn check_names_a_truncated_data_file_and_what_it_held() {
     );
     let text = stdout_any(lake, &["check"]);
     assert!(text.contains("to repair"), "{text}");
+
+    // Damage inside the data, the footer intact: found by reading every page.
+    let largest = files
+        .iter()
+        .filter(|f| *f != victim)
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(largest).unwrap();
+    let start = bytes.len() / 4;
+    bytes[start..start + 4096].fill(0xff);
+    std::fs::write(largest, &bytes).unwrap();
+    let checked = run(lake, &["check", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{stderr}");
+    let report: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let damaged = report["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 2, "{report}");
+    let inner = damaged
+        .iter()
+        .find(|d| d["path"] == largest.display().to_string())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(inner["damage"], "data", "{inner}");
+    assert!(!inner["sources"].as_array().unwrap().is_empty(), "{inner}");
 }
 
 fn stdout_any(lake: &Path, args: &[&str]) -> String {

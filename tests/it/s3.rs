@@ -382,12 +382,26 @@ fn lake_on_s3_is_the_same_lake() {
     };
     reports_match();
 
+    // Another run's build in progress (no lock on S3): a young folder that is neither the
+    // current build nor the previous one is left alone, and never read.
+    let other = tempfile::tempdir().unwrap();
+    let other_build = "0123456789abcdef-20240101T000000000000Z";
+    std::fs::create_dir_all(other.path().join("sessions")).unwrap();
+    std::fs::write(other.path().join("sessions/part-0.parquet"), b"PAR1 half").unwrap();
+    let other_url = format!("{s3_lake}/derived/{other_build}/");
+    server.upload(other.path(), &other_url);
+
     // Derived tables are built on S3 and read from there, with the same answers.
     let (code, summary, stderr) =
         server.sts_audit(&["derive", "--format", "json", "--lake", s3_lake], true);
     assert_eq!(code, 0, "{stderr}");
     let summary: Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["built"], true, "{summary}");
+    let (code, _, stderr) = server.sts_audit(
+        &["derive", "--force", "--format", "json", "--lake", s3_lake],
+        true,
+    );
+    assert_eq!(code, 0, "{stderr}");
     let explain = [
         "sql",
         "--format",
@@ -457,6 +471,12 @@ fn lake_on_s3_is_the_same_lake() {
     assert!(
         listing.contains("teams/security/sts/derived/CURRENT.json"),
         "{listing}"
+    );
+    assert!(
+        listing.contains(&format!(
+            "sts/derived/{other_build}/sessions/part-0.parquet"
+        )),
+        "a build that may be in progress is kept: {listing}"
     );
 
     // No lake there: a clear error and exit 1.
