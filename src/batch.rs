@@ -118,12 +118,12 @@ columns! {
     SESSION_TOKEN_SHA256: "session_token_sha256", Text, "STS: sha256: and the first 16 hex digits of the SHA-256 of the session token; the token itself is never stored";
     USER_IDENTITY: "user_identity", Text, "userIdentity as JSON text";
     REQUEST_PARAMETERS: "request_parameters", Text, "requestParameters as JSON text";
-    RESPONSE_ELEMENTS: "response_elements", Text, "responseElements as JSON text, with credentials.sessionToken replaced by its fingerprint";
+    RESPONSE_ELEMENTS: "response_elements", Text, "responseElements as JSON text, with secrets (sessionToken, secretAccessKey) replaced by their fingerprints";
     ADDITIONAL_EVENT_DATA: "additional_event_data", Text, "additionalEventData as JSON text";
     RESOURCES: "resources", Text, "resources as JSON text";
     SERVICE_EVENT_DETAILS: "service_event_details", Text, "serviceEventDetails as JSON text";
     ADDENDUM: "addendum", Text, "addendum as JSON text";
-    UNMAPPED: "unmapped", Text, "every other top-level field as a JSON object, and fields whose value did not fit their typed column (kept as written)";
+    UNMAPPED: "unmapped", Text, "every other top-level field as a JSON object, and fields whose value did not fit their typed column (kept as written, secrets replaced by their fingerprints); the earlier values of a duplicated key under sts_audit_duplicate_keys";
     SOURCE_FILE: "source_file", Text, "the file or object the record was read from";
 }
 

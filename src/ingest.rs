@@ -17,14 +17,14 @@ use crate::batch::col;
 use crate::decode::record::{RecordFields, to_row};
 use crate::decode::sts::is_credential_call;
 use crate::decode::time::date_of;
-use crate::decode::{Content, FileBuffer, for_each_record, read_decompressed};
+use crate::decode::{Content, FileBuffer, Item, for_each_record, read_decompressed};
 use crate::error::{FileError, SinkError};
 use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::{DedupIndex, PartitionKeys};
 use crate::sink::lake::{Lake, LakeLocation};
 use crate::sink::manifest::{Manifest, ManifestEntry, SegmentWriter};
 use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, partition_account};
-use crate::sink::rejected::RejectedLog;
+use crate::sink::rejected::{RecordText, RejectedLog};
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
 use crate::source::local::{self, DayGroup};
@@ -717,7 +717,7 @@ fn process_file(
         error: None,
         cut_short: false,
     };
-    let parsed = for_each_record(buf.data(), |record| records.take(record));
+    let parsed = for_each_record(buf.data(), |item| records.take(item));
     let cut_short = records.cut_short;
     let first_rejection = records.first_rejection.take();
     if let Some(error) = records.error.take() {
@@ -763,9 +763,17 @@ struct RecordSink<'s, 'a> {
 
 impl RecordSink<'_, '_> {
     /// Returns false to stop reading the file (a fatal sink error, or --strict).
-    fn take(&mut self, record: &RecordFields) -> bool {
+    fn take(&mut self, item: Item) -> bool {
         self.counts.records += 1;
-        match self.store(record) {
+        let stored = match item {
+            Item::Record(record) => self.store(record),
+            Item::Damaged(damaged) => {
+                let mut text = RecordText::damaged();
+                text.push(&damaged.text());
+                self.reject(damaged.reason.clone(), text)
+            }
+        };
+        match stored {
             Ok(keep_going) => {
                 self.cut_short |= !keep_going;
                 keep_going
@@ -781,12 +789,9 @@ impl RecordSink<'_, '_> {
         let row = match to_row(record, &self.file.name, &self.shared.plan.limits) {
             Ok(row) => row,
             Err(rejection) => {
-                self.counts.rejected += 1;
-                self.shared
-                    .rejected
-                    .add(&self.file.name, &rejection.0, &record.to_json())?;
-                self.first_rejection.get_or_insert(rejection.0);
-                return Ok(!self.shared.plan.strict);
+                let mut text = RecordText::json();
+                record.write_json(|piece| text.push(piece));
+                return self.reject(rejection.0, text);
             }
         };
         let Some(time) = row.event_time() else {
@@ -827,6 +832,16 @@ impl RecordSink<'_, '_> {
             .append(partition, FileKind::of_call(credential_call), &row)?;
         self.counts.written += 1;
         Ok(true)
+    }
+}
+
+impl RecordSink<'_, '_> {
+    /// Keeps a record that cannot become a row in the rejected log (secrets already redacted).
+    fn reject(&mut self, reason: String, text: RecordText) -> Result<bool, SinkError> {
+        self.counts.rejected += 1;
+        self.shared.rejected.add(&self.file.name, &reason, text)?;
+        self.first_rejection.get_or_insert(reason);
+        Ok(!self.shared.plan.strict)
     }
 }
 

@@ -1,7 +1,9 @@
 //! The inverse of ingest: a CloudTrail record rebuilt from its row, equal as JSON to the record
-//! AWS wrote except that `responseElements.credentials.sessionToken` holds the token's
-//! fingerprint. This is how the lake proves it lost nothing (see tests/lossless.rs), and how a
-//! row can be handed back to tools that expect CloudTrail JSON.
+//! AWS wrote except that secrets (`responseElements.credentials.sessionToken`, any
+//! `secretAccessKey`: see `decode::secrets`) hold their fingerprints, and that a record with a
+//! duplicated key holds the earlier values under `sts_audit_duplicate_keys`. This is how the lake
+//! proves it lost nothing (see tests/lossless.rs), and how a row can be handed back to tools that
+//! expect CloudTrail JSON.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;

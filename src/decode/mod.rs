@@ -3,12 +3,15 @@
 //! A file is recognised by its content, not its name: gzip (multi-member too) or plain; a
 //! `{"Records":[...]}` document (several concatenated ones too), a bare array of records, or
 //! NDJSON with one record per line. Records are handed to the caller one by one as the parser
-//! reaches them, so when a file is damaged the records before the damage are kept.
+//! reaches them. A damaged record is handed over as damaged and the records after it are read
+//! on; when the structure around the records breaks (a file cut short), the records before the
+//! break are kept.
 
 pub mod identity;
 pub mod inflate;
 pub mod lenient;
 pub mod record;
+pub mod secrets;
 pub mod sts;
 pub mod time;
 
@@ -16,7 +19,7 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::FileError;
@@ -169,104 +172,329 @@ pub struct Parsed {
     pub content: Content,
     /// Records handed to the callback.
     pub records: usize,
-    /// Set when the JSON broke off; records before the break were handed over.
+    /// Damaged records handed to the callback: the records around them were read on.
+    pub damaged: usize,
+    /// Set when the JSON broke off beyond repair; records before the break were handed over.
     pub error: Option<FileError>,
 }
 
-/// Calls `on_record` for each record in `bytes`; it returns false to stop early.
-pub fn for_each_record<'a, F>(bytes: &'a [u8], on_record: F) -> Parsed
+/// What the walk hands over: a record, or the text of one that could not be read.
+pub enum Item<'r, 'a> {
+    Record(&'r RecordFields<'a>),
+    Damaged(&'r Damaged<'a>),
+}
+
+/// A record whose JSON is damaged: its bytes as they are, and why it could not be read.
+pub struct Damaged<'a> {
+    pub bytes: &'a [u8],
+    pub reason: String,
+}
+
+impl Damaged<'_> {
+    /// The damaged bytes as text (invalid UTF-8 replaced), secrets redacted.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match String::from_utf8_lossy(self.bytes) {
+            std::borrow::Cow::Borrowed(text) => secrets::redacted(text),
+            std::borrow::Cow::Owned(text) => {
+                std::borrow::Cow::Owned(secrets::redacted(&text).into_owned())
+            }
+        }
+    }
+}
+
+/// At most this many damaged lines are held while a file is not yet known to be CloudTrail.
+const PENDING_DAMAGE: usize = 100;
+
+/// Messages quote at most this much of the input.
+const QUOTED_BYTES: usize = 300;
+
+/// Calls `on_item` for each record (or damaged record) in `bytes`; it returns false to stop.
+///
+/// A damaged record (a NUL, invalid UTF-8, a trailing comma, a lone surrogate in a key, a line
+/// cut short) is handed over as [`Item::Damaged`] and the walk goes on after it: inside a list
+/// of records its end is found by its brackets, at the top level (NDJSON) by its line. Only
+/// damage to the structure around the records (a file cut short) ends the walk, as `error`.
+pub fn for_each_record<'a, F>(bytes: &'a [u8], on_item: F) -> Parsed
 where
-    F: FnMut(&RecordFields<'a>) -> bool,
+    F: FnMut(Item<'_, 'a>) -> bool,
 {
-    let mut emit = Emit {
-        on_record,
-        fields: RecordFields::default(),
-        records: 0,
-        content: None,
-        stopped: false,
-        in_container: false,
+    let mut walk = Walk {
+        bytes,
+        // One pass of the (vectorised) validator over the whole file; a file with a bad byte is
+        // parsed from bytes instead, so that the records around the bad byte are kept.
+        text: std::str::from_utf8(bytes).ok(),
+        emit: Emit::new(bytes, on_item),
     };
-    // One pass of the (vectorised) validator over the whole file; a file with a bad byte is
-    // parsed from bytes instead, so that the records before the bad byte are kept.
-    let text = std::str::from_utf8(bytes).ok();
     let mut pos = skip_space(bytes, 0);
     if bytes[pos..].starts_with("\u{feff}".as_bytes()) {
         pos += 3;
     }
     let mut error = None;
-    while !emit.stopped {
+    while !walk.emit.stopped {
         pos = skip_space(bytes, pos);
         if pos >= bytes.len() {
             break;
         }
-        // serde_json checks UTF-8 string by string on bytes; on text checked once it does not.
-        let parsed = match text.and_then(|text| text.get(pos..)) {
-            Some(rest) => parse_document(
-                serde_json::Deserializer::from_str(rest),
-                rest.as_bytes(),
-                &mut emit,
-            ),
-            None => parse_document(
-                serde_json::Deserializer::from_slice(&bytes[pos..]),
-                &bytes[pos..],
-                &mut emit,
-            ),
-        };
-        match parsed {
-            Ok(consumed) => pos += consumed,
-            Err(message) => {
+        match walk.document(pos) {
+            Ok(end) => pos = end,
+            Err(Broken::Record { message, garbage }) => {
+                let end = damaged_extent(bytes, pos);
+                walk.emit.damaged(pos, end, message, garbage);
+                pos = end;
+            }
+            Err(Broken::File(message)) => {
                 error = Some(FileError::Json(message));
                 break;
             }
         }
     }
-    let content = match (emit.content, &error) {
-        (Some(content), _) => content,
-        (None, Some(FileError::Json(message))) => {
-            Content::NotCloudTrail(format!("not JSON: {message}"))
-        }
-        (None, _) => Content::NotCloudTrail("empty file".into()),
-    };
+    let content = walk.emit.finish(error.as_ref());
     // A file that never looked like CloudTrail is skipped, not failed.
-    let error = if matches!(content, Content::NotCloudTrail(_)) {
-        None
-    } else {
-        error
-    };
+    let error = error.filter(|_| !matches!(content, Content::NotCloudTrail(_)));
     Parsed {
         content,
-        records: emit.records,
+        records: walk.emit.records,
+        damaged: walk.emit.damaged,
         error,
     }
 }
 
-/// Parses one top-level JSON value at the start of `bytes`; returns the bytes it used.
-fn parse_document<'a, R, F>(
-    mut de: serde_json::Deserializer<R>,
+/// How a document failed.
+enum Broken {
+    /// One record (an NDJSON line) is damaged, or a line is not JSON: read on after it.
+    Record { message: String, garbage: bool },
+    /// The structure around the records is damaged: stop.
+    File(String),
+}
+
+/// How walking an object as a `{"Records":...}` container went.
+enum Container {
+    Done(usize),
+    /// No `Records` key was reached: the object is something else.
+    NotOne,
+    /// `Records` was found, then the structure broke.
+    Broken(String),
+}
+
+/// The bytes of a file, as text too when they are valid UTF-8, and what was found in them.
+struct Walk<'a, F> {
     bytes: &'a [u8],
+    text: Option<&'a str>,
+    emit: Emit<'a, F>,
+}
+
+impl<'a, F: FnMut(Item<'_, 'a>) -> bool> Walk<'a, F> {
+    /// Walks the top-level value at `pos`; returns where it ends.
+    fn document(&mut self, pos: usize) -> Result<usize, Broken> {
+        match self.bytes[pos] {
+            b'[' => self.array(pos).map_err(Broken::File),
+            b'{' => self.object(pos),
+            other => Err(Broken::Record {
+                message: format!(
+                    "starts with {:?}, not a JSON object or array",
+                    other as char
+                ),
+                garbage: true,
+            }),
+        }
+    }
+
+    /// A top-level object: a `{"Records":...}` container, or a record (NDJSON), or anything
+    /// else (a digest, a configuration file), told apart by its keys.
+    fn object(&mut self, pos: usize) -> Result<usize, Broken> {
+        if first_key_is_records(&self.bytes[pos..]) {
+            return match self.container(pos) {
+                Container::Done(end) => Ok(end),
+                Container::NotOne => Err(Broken::File("a Records key without records".into())),
+                Container::Broken(message) => Err(Broken::File(message)),
+            };
+        }
+        self.emit.top_level = true;
+        let parsed = self.record_at(pos);
+        self.emit.top_level = false;
+        let message = match parsed {
+            Ok(end) if !self.emit.container_shaped => return Ok(end),
+            Ok(_) => String::new(),
+            Err(message) => message,
+        };
+        // `Records` after other keys, or a damaged object that may be a container.
+        self.emit.container_shaped = false;
+        match self.container(pos) {
+            Container::Done(end) => Ok(end),
+            Container::NotOne => Err(Broken::Record {
+                message,
+                garbage: false,
+            }),
+            Container::Broken(message) => Err(Broken::File(message)),
+        }
+    }
+
+    /// Walks `{..., "Records": ..., ...}` leniently: the other keys' values are skipped by
+    /// their brackets, unread.
+    fn container(&mut self, open: usize) -> Container {
+        let bytes = self.bytes;
+        let mut found = false;
+        let broken = |found: bool, message: String| match found {
+            true => Container::Broken(message),
+            false => Container::NotOne,
+        };
+        let mut pos = skip_space(bytes, open + 1);
+        loop {
+            let key_end = match bytes.get(pos) {
+                Some(b'"') => secrets::string_close(bytes, pos),
+                _ => None,
+            };
+            let Some(key_end) = key_end else {
+                return broken(found, format!("expected a key at byte {pos}"));
+            };
+            let is_records = std::str::from_utf8(&bytes[pos..key_end])
+                .is_ok_and(|key| secrets::decode_string(key) == "Records");
+            pos = skip_space(bytes, key_end);
+            if bytes.get(pos) != Some(&b':') {
+                return broken(found, format!("expected `:` at byte {pos}"));
+            }
+            pos = skip_space(bytes, pos + 1);
+            let value = if is_records {
+                found = true;
+                self.records_value(pos)
+            } else {
+                secrets::value_end(bytes, pos).ok_or_else(|| "the file ends inside a value".into())
+            };
+            pos = match value {
+                Ok(end) => skip_space(bytes, end),
+                Err(message) => return broken(found, message),
+            };
+            match bytes.get(pos) {
+                _ if self.emit.stopped => return Container::Done(bytes.len()),
+                Some(b',') => pos = skip_space(bytes, pos + 1),
+                Some(b'}') if found => return Container::Done(pos + 1),
+                Some(b'}') => return Container::NotOne,
+                _ => return broken(found, format!("expected `,` or `}}` at byte {pos}")),
+            }
+        }
+    }
+
+    /// The value of `Records`: a list of records, one record, or null.
+    fn records_value(&mut self, pos: usize) -> Result<usize, String> {
+        self.emit.saw_container = true;
+        self.emit.in_container = true;
+        let result = match self.bytes.get(pos) {
+            Some(b'[') => self.array(pos),
+            Some(b'{') => self.element(pos),
+            _ if self.bytes[pos..].starts_with(b"null") => Ok(pos + 4),
+            _ => Err(format!(
+                "Records at byte {pos} is neither a list nor an object"
+            )),
+        };
+        self.emit.in_container = false;
+        result
+    }
+
+    /// `[record, ...]` from the bracket at `open`; returns where it ends.
+    fn array(&mut self, open: usize) -> Result<usize, String> {
+        let bytes = self.bytes;
+        let cut = || "the file ends inside the list of records".to_owned();
+        let mut pos = skip_space(bytes, open + 1);
+        while bytes.get(pos) != Some(&b']') {
+            pos = skip_space(bytes, self.element(pos)?);
+            if self.emit.stopped {
+                return Ok(bytes.len());
+            }
+            match bytes.get(pos) {
+                // A comma before the closing bracket loses nothing: read on.
+                Some(b',') => pos = skip_space(bytes, pos + 1),
+                Some(b']') => {}
+                Some(&other) => {
+                    let found = other as char;
+                    return Err(format!(
+                        "expected `,` or `]` at byte {pos}, found {found:?}"
+                    ));
+                }
+                None => return Err(cut()),
+            }
+            if pos >= bytes.len() {
+                return Err(cut());
+            }
+        }
+        Ok(pos + 1)
+    }
+
+    /// One element of a list of records. A damaged one is handed over as such, and the walk
+    /// goes on after its closing bracket; one cut off by the end of the file ends the walk.
+    fn element(&mut self, pos: usize) -> Result<usize, String> {
+        match self.record_at(pos) {
+            Ok(end) => Ok(end),
+            Err(message) => {
+                let message = format!("record at byte {pos}: {message}");
+                match secrets::value_end(self.bytes, pos) {
+                    Some(end) => {
+                        self.emit.damaged(pos, end, message, false);
+                        Ok(end)
+                    }
+                    None => Err(message),
+                }
+            }
+        }
+    }
+
+    /// Parses the record object at `pos` and hands it over; returns where it ends.
+    fn record_at(&mut self, pos: usize) -> Result<usize, String> {
+        self.emit.record_start = pos;
+        let used = match self.text.and_then(|text| text.get(pos..)) {
+            Some(rest) => one_record(serde_json::Deserializer::from_str(rest), &mut self.emit),
+            None => one_record(
+                serde_json::Deserializer::from_slice(&self.bytes[pos..]),
+                &mut self.emit,
+            ),
+        };
+        used.map(|used| pos + used)
+    }
+}
+
+/// Parses one record object at the start of the deserializer's input; returns the bytes used.
+fn one_record<'a, R, F>(
+    mut de: serde_json::Deserializer<R>,
     emit: &mut Emit<'a, F>,
 ) -> Result<usize, String>
 where
     R: serde_json::de::Read<'a>,
-    F: FnMut(&RecordFields<'a>) -> bool,
+    F: FnMut(Item<'_, 'a>) -> bool,
 {
-    let result = match bytes[0] {
-        b'[' => RecordsSeed(emit).deserialize(&mut de),
-        b'{' if first_key_is_records(bytes) => ContainerSeed(emit).deserialize(&mut de),
-        b'{' => RecordSeed(emit).deserialize(&mut de),
-        other if emit.content.is_none() => {
-            let reason = format!(
-                "starts with {:?}, not a JSON object or array",
-                other as char
-            );
-            emit.content = Some(Content::NotCloudTrail(reason));
-            emit.stopped = true;
-            return Ok(bytes.len());
-        }
-        _ => de::Deserialize::deserialize(&mut de).map(|_: IgnoredAny| ()),
-    };
-    result.map_err(|error| error.to_string())?;
+    RecordSeed(emit)
+        .deserialize(&mut de)
+        .map_err(|error| quoted(&error.to_string()))?;
     Ok(de.into_iter::<IgnoredAny>().byte_offset())
+}
+
+/// Input text fit for a message: secrets redacted, at most [`QUOTED_BYTES`] long.
+pub fn quoted(text: &str) -> String {
+    let text = secrets::redacted(text);
+    if text.len() <= QUOTED_BYTES {
+        return text.into_owned();
+    }
+    let cut = (0..=QUOTED_BYTES)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    format!("{}... ({} bytes)", &text[..cut], text.len())
+}
+
+/// Where a damaged top-level record ends: at its closing bracket when the line ends there
+/// (a pretty-printed record), else at the end of its line (NDJSON).
+fn damaged_extent(bytes: &[u8], pos: usize) -> usize {
+    let line_end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |at| pos + at);
+    match secrets::value_end(bytes, pos) {
+        Some(end)
+            if end > line_end
+                && bytes[end..]
+                    .iter()
+                    .take_while(|b| **b != b'\n')
+                    .all(u8::is_ascii_whitespace) =>
+        {
+            end
+        }
+        _ => line_end,
+    }
 }
 
 fn skip_space(bytes: &[u8], mut pos: usize) -> usize {
@@ -281,34 +509,198 @@ fn first_key_is_records(bytes: &[u8]) -> bool {
     bytes[pos..].starts_with(b"\"Records\"")
 }
 
-/// State shared by the seeds below: the callback and what has been seen so far.
-struct Emit<'a, F> {
-    on_record: F,
-    fields: RecordFields<'a>,
-    records: usize,
-    content: Option<Content>,
-    stopped: bool,
-    in_container: bool,
+/// A damaged line held until the file is known to be CloudTrail.
+struct Pending {
+    start: usize,
+    end: usize,
+    message: String,
+    /// Not JSON at all (rather than damaged JSON).
+    garbage: bool,
 }
 
-impl<'a, F: FnMut(&RecordFields<'a>) -> bool> Emit<'a, F> {
+/// State shared by the walk and the seed below: the callback and what has been seen so far.
+struct Emit<'a, F> {
+    on_item: F,
+    input: &'a [u8],
+    fields: RecordFields<'a>,
+    /// Where the record being parsed starts in `input`.
+    record_start: usize,
+    records: usize,
+    damaged: usize,
+    content: Option<Content>,
+    stopped: bool,
+    /// Inside the `Records` of a container.
+    in_container: bool,
+    saw_container: bool,
+    /// The record being parsed is a top-level object...
+    top_level: bool,
+    /// ... and turned out to be a container whose `Records` is not its first key.
+    container_shaped: bool,
+    pending: Vec<Pending>,
+}
+
+impl<'a, F: FnMut(Item<'_, 'a>) -> bool> Emit<'a, F> {
+    fn new(input: &'a [u8], on_item: F) -> Self {
+        Emit {
+            on_item,
+            input,
+            fields: RecordFields::default(),
+            record_start: 0,
+            records: 0,
+            damaged: 0,
+            content: None,
+            stopped: false,
+            in_container: false,
+            saw_container: false,
+            top_level: false,
+            container_shaped: false,
+            pending: Vec::new(),
+        }
+    }
+
     /// Classifies the file on its first record, then hands records over.
     fn record(&mut self) {
         if self.stopped {
             return;
         }
+        if self.top_level && is_container(&self.fields) {
+            self.container_shaped = true;
+            return;
+        }
         if self.content.is_none() {
-            let content = classify(&self.fields, self.in_container);
+            let mut content = classify(&self.fields, self.in_container);
+            if matches!(content, Content::NotCloudTrail(_)) && self.pending_is_cloudtrail() {
+                content = Content::Records;
+            }
             self.stopped = content != Content::Records;
             self.content = Some(content);
+            self.flush_pending();
             if self.stopped {
                 return;
             }
         }
         self.records += 1;
-        self.stopped = !(self.on_record)(&self.fields);
+        self.fields.raw = self.record_bytes();
+        self.stopped = !(self.on_item)(Item::Record(&self.fields));
+    }
+
+    /// The bytes of the record just parsed, up to the end of its last value.
+    fn record_bytes(&self) -> &'a [u8] {
+        let input = self.input;
+        let end = self.fields.fields.last().and_then(|(_, value)| {
+            let text = value.get();
+            let offset = (text.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+            Some(offset + text.len())
+        });
+        end.and_then(|end| input.get(self.record_start..end))
+            .unwrap_or_default()
+    }
+
+    /// A damaged record: handed over at once in a CloudTrail file, held while the file is not
+    /// known to be one yet, dropped in a file that is not.
+    fn damaged(&mut self, start: usize, end: usize, message: String, garbage: bool) {
+        let pending = Pending {
+            start,
+            end,
+            message,
+            garbage,
+        };
+        match &self.content {
+            _ if self.stopped => {}
+            Some(Content::Records) => self.hand_over(pending),
+            None if self.saw_container => self.hand_over(pending),
+            None => {
+                self.pending.push(pending);
+                if self.pending.len() >= PENDING_DAMAGE {
+                    self.decide_on_pending();
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Too much damage and no record yet: CloudTrail if the damage looks like it, else not.
+    fn decide_on_pending(&mut self) {
+        if self.pending_is_cloudtrail() {
+            self.content = Some(Content::Records);
+            self.flush_pending();
+        } else {
+            self.stopped = true;
+        }
+    }
+
+    fn hand_over(&mut self, pending: Pending) {
+        self.damaged += 1;
+        let reason = match pending.garbage {
+            true => pending.message,
+            false => format!("invalid JSON: {}", pending.message),
+        };
+        let damaged = Damaged {
+            bytes: &self.input[pending.start..pending.end],
+            reason,
+        };
+        self.stopped = !(self.on_item)(Item::Damaged(&damaged));
+    }
+
+    fn flush_pending(&mut self) {
+        let keep = self.content == Some(Content::Records);
+        for pending in std::mem::take(&mut self.pending) {
+            if self.stopped || !keep {
+                break;
+            }
+            self.hand_over(pending);
+        }
+    }
+
+    /// Damaged lines name CloudTrail's fields: the file is CloudTrail, damaged.
+    fn pending_is_cloudtrail(&self) -> bool {
+        self.pending.iter().any(|pending| {
+            let bytes = &self.input[pending.start..pending.end];
+            RECORD_KEYS
+                .iter()
+                .any(|key| memchr::memmem::find(bytes, format!("\"{key}\"").as_bytes()).is_some())
+        })
+    }
+
+    /// What the file held, once it is walked.
+    fn finish(&mut self, error: Option<&FileError>) -> Content {
+        if self.content.is_none() && (self.saw_container || self.pending_is_cloudtrail()) {
+            self.content = Some(Content::Records);
+            self.stopped = false;
+            self.flush_pending();
+        }
+        match (self.content.take(), self.pending.first(), error) {
+            (Some(content), _, _) => content,
+            (None, Some(pending), _) if pending.garbage => {
+                Content::NotCloudTrail(pending.message.clone())
+            }
+            (None, Some(pending), _) => {
+                Content::NotCloudTrail(format!("not JSON: {}", pending.message))
+            }
+            (None, None, Some(FileError::Json(message))) => {
+                Content::NotCloudTrail(format!("not JSON: {message}"))
+            }
+            (None, None, _) => Content::NotCloudTrail("empty file".into()),
+        }
     }
 }
+
+/// A top-level object holding records under `Records` (after other keys, or as one object),
+/// rather than a record.
+fn is_container(fields: &RecordFields) -> bool {
+    let records = fields.get("Records").map(RawValue::get);
+    records.is_some_and(|raw| raw.starts_with(['[', '{']) || raw == "null")
+        && !RECORD_KEYS.iter().any(|key| fields.get(key).is_some())
+}
+
+/// Keys every CloudTrail record has (one is enough to recognise one).
+const RECORD_KEYS: [&str; 5] = [
+    "eventVersion",
+    "eventID",
+    "eventTime",
+    "eventName",
+    "eventSource",
+];
 
 /// Inside `{"Records":[...]}` the container already says CloudTrail: only Insight files are told
 /// apart there. A bare array or NDJSON must look like CloudTrail on its first record.
@@ -327,13 +719,6 @@ fn classify(first: &RecordFields, in_container: bool) -> Content {
     if is_insight(first) {
         return Content::Insight;
     }
-    const RECORD_KEYS: [&str; 5] = [
-        "eventVersion",
-        "eventID",
-        "eventTime",
-        "eventName",
-        "eventSource",
-    ];
     if RECORD_KEYS.iter().any(|key| has(key)) {
         Content::Records
     } else {
@@ -347,74 +732,17 @@ fn is_insight(record: &RecordFields) -> bool {
     record.get("eventType").map(RawValue::get) == Some("\"AwsCloudTrailInsight\"")
 }
 
-/// `{"Records":[...], ...}`: other keys are skipped.
-struct ContainerSeed<'e, 'a, F>(&'e mut Emit<'a, F>);
-
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> DeserializeSeed<'de> for ContainerSeed<'_, 'de, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for ContainerSeed<'_, 'de, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(r#"a {"Records":[...]} object"#)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
-            if key == "Records" {
-                self.0.in_container = true;
-                let result = map.next_value_seed(RecordsSeed(&mut *self.0));
-                self.0.in_container = false;
-                result?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if self.0.content.is_none() {
-            self.0.content = Some(Content::Records);
-        }
-        Ok(())
-    }
-}
-
-/// `[record, ...]` (null reads as no records).
-struct RecordsSeed<'e, 'a, F>(&'e mut Emit<'a, F>);
-
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> DeserializeSeed<'de> for RecordsSeed<'_, 'de, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for RecordsSeed<'_, 'de, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of records")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(RecordSeed(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
 /// One record object: its top-level keys with their raw values.
 struct RecordSeed<'e, 'a, F>(&'e mut Emit<'a, F>);
 
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> DeserializeSeed<'de> for RecordSeed<'_, 'de, F> {
+impl<'de, F: FnMut(Item<'_, 'de>) -> bool> DeserializeSeed<'de> for RecordSeed<'_, 'de, F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de, F: FnMut(&RecordFields<'de>) -> bool> Visitor<'de> for RecordSeed<'_, 'de, F> {
+impl<'de, F: FnMut(Item<'_, 'de>) -> bool> Visitor<'de> for RecordSeed<'_, 'de, F> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a record object")
@@ -442,12 +770,13 @@ mod tests {
 
     fn event_ids(bytes: &[u8]) -> (Vec<String>, Parsed) {
         let mut ids = Vec::new();
-        let parsed = for_each_record(bytes, |record| {
-            ids.push(
-                record
+        let parsed = for_each_record(bytes, |item| {
+            ids.push(match item {
+                Item::Record(record) => record
                     .get("eventID")
                     .map_or("-".into(), |v| v.get().to_owned()),
-            );
+                Item::Damaged(damaged) => format!("damaged: {}", damaged.reason),
+            });
             true
         });
         (ids, parsed)
@@ -500,6 +829,66 @@ mod tests {
     }
 
     #[test]
+    fn damage_in_any_record_is_handed_over_and_the_rest_read_on() {
+        let damaged = R1.replace("\"a\"", "\"a\\ud800\"");
+        let cases: [Vec<u8>; 6] = [
+            format!(r#"{{"Records":[{},{R2}]}}"#, R1.replace("1.08", "1\0.08")).into_bytes(),
+            format!(r#"{{"Records":[{},{R2}]}}"#, R1.replacen('}', ",}", 1)).into_bytes(),
+            format!(
+                r#"{{"Records":[{},{R2}]}}"#,
+                R1.replace("eventID", "event\\udc00ID")
+            )
+            .into_bytes(),
+            [
+                b"{\"Records\":[".as_slice(),
+                &R1.as_bytes()[..20],
+                b"\xff",
+                &R1.as_bytes()[20..],
+                b",",
+                R2.as_bytes(),
+                b"]}",
+            ]
+            .concat(),
+            format!("{}\n{R2}\n", &R1[5..]).into_bytes(),
+            format!("[{},{R2}]", R1.replace("1.08", "1\0.08")).into_bytes(),
+        ];
+        for case in cases {
+            let (ids, parsed) = event_ids(&case);
+            let text = String::from_utf8_lossy(&case);
+            assert_eq!(parsed.content, Content::Records, "{text}");
+            assert!(parsed.error.is_none(), "{text}");
+            assert_eq!((parsed.records, parsed.damaged), (1, 1), "{text}: {ids:?}");
+            assert!(ids[0].starts_with("damaged: "), "{text}: {ids:?}");
+            assert_eq!(ids[1], "\"b\"", "{text}");
+        }
+        // A lone surrogate in a value is captured as written; the record is read.
+        let (ids, _) = event_ids(format!(r#"{{"Records":[{damaged},{R2}]}}"#).as_bytes());
+        assert_eq!(ids.len(), 2);
+    }
+
+    #[test]
+    fn records_after_other_keys_or_as_one_object() {
+        let cases = [
+            format!(r#"{{"version":"1.0","x":{{"Records":1}},"Records":[{R1},{R2}]}}"#),
+            format!(r#"{{"version":"1\u0000","Records":[{R1},{R2}],"after":[1]}}"#),
+            format!(r#"{{"Records":{R1}}}{{"Records":{R2}}}"#),
+        ];
+        for case in cases {
+            let (ids, parsed) = event_ids(case.as_bytes());
+            assert_eq!(parsed.content, Content::Records, "{case}");
+            assert!(parsed.error.is_none(), "{case}: {:?}", parsed.error);
+            assert_eq!(ids, ["\"a\"", "\"b\""], "{case}");
+        }
+        // Damaged before its records: still a container, its damage reported.
+        let text = format!(
+            r#"{{"version":"1","Records":[{},{R2}]}}"#,
+            R1.replace("1.08", "1\0.08")
+        );
+        let (ids, parsed) = event_ids(text.as_bytes());
+        assert_eq!((parsed.content, ids.len()), (Content::Records, 2));
+    }
+
+    #[test]
     fn other_content_is_recognised() {
         let cases = [
             (
@@ -515,6 +904,8 @@ mod tests {
             ("plain text", "not"),
             ("", "not"),
             ("{not json", "not"),
+            ("hello\n{\"a\":1}\n", "not"),
+            ("{\"name\":\"app\",\"port\":8080}\n{\"x\":1,}", "not"),
         ];
         for (text, expected) in cases {
             let (ids, parsed) = event_ids(text.as_bytes());

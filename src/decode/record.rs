@@ -7,10 +7,12 @@
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use super::identity::{flatten_into, parse_bool};
 use super::lenient::{json_string, nests_deeper_than, object_fields};
+use super::quoted;
+pub use super::secrets::token_fingerprint;
+use super::secrets::{may_hold_secret, redact, redacted, secret_key, secret_value_fingerprint};
 use super::sts::{StsCall, derive_into, is_credential_call};
 use super::time::{is_canonical, parse_event_time};
 use crate::batch::{Cell, Row, col};
@@ -122,16 +124,56 @@ impl Default for RecordLimits {
 #[derive(Debug, Default)]
 pub struct RecordFields<'a> {
     pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The record's bytes up to the end of its last value (empty when not known).
+    pub raw: &'a [u8],
 }
 
 impl<'a> RecordFields<'a> {
+    /// The value of a key; of its last occurrence when it is duplicated, as JSON parsers read it.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.fields.iter().rfind(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
-    /// The record as JSON text again, for the rejected-records log.
+    /// False when the record certainly holds no secret (vectorised searches of its bytes).
+    pub fn may_hold_secret(&self) -> bool {
+        if !self.raw.is_empty() {
+            return may_hold_secret(self.raw);
+        }
+        self.fields
+            .iter()
+            .any(|(k, v)| may_hold_secret(k.as_bytes()) || may_hold_secret(v.get().as_bytes()))
+    }
+
+    /// The record as JSON text again, secrets redacted, in pieces (for the rejected-records
+    /// log, which keeps a bounded prefix and hashes the rest without holding it).
+    pub fn write_json(&self, mut write: impl FnMut(&str)) {
+        let secrets = self.may_hold_secret();
+        write("{");
+        for (index, (key, raw)) in self.fields.iter().enumerate() {
+            let mut head = String::with_capacity(key.len() + 4);
+            if index > 0 {
+                head.push(',');
+            }
+            push_json_string(&mut head, key);
+            head.push(':');
+            write(&head);
+            match (secrets, secret_key(key)) {
+                (false, _) => write(raw.get()),
+                (true, Some(_)) => match secret_value_fingerprint(raw.get()) {
+                    Some(fingerprint) => write(&serde_json::Value::from(fingerprint).to_string()),
+                    None => write(raw.get()),
+                },
+                (true, None) => write(&redacted(raw.get())),
+            }
+        }
+        write("}");
+    }
+
+    /// The record as JSON text again, secrets redacted.
     pub fn to_json(&self) -> String {
-        object_text(self.fields.iter().map(|(k, v)| (k.as_ref(), *v)))
+        let mut out = String::with_capacity(64);
+        self.write_json(|piece| out.push_str(piece));
+        out
     }
 
     fn byte_len(&self) -> usize {
@@ -146,6 +188,10 @@ impl<'a> RecordFields<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection(pub String);
 
+/// Where the earlier values of a duplicated top-level key are kept in `unmapped`: an object from
+/// each such key to its earlier values, in order (the last value is stored as usual).
+pub const DUPLICATE_KEYS: &str = "sts_audit_duplicate_keys";
+
 /// Turns one record into a row; `source_file` is where it came from.
 pub fn to_row<'a>(
     record: &'a RecordFields<'a>,
@@ -156,11 +202,12 @@ pub fn to_row<'a>(
     let mut row = Row::default();
     // Nearly every record has a null payload or two to keep here.
     let mut unmapped: Vec<(&str, &RawValue)> = Vec::with_capacity(4);
-    for (key, raw) in &record.fields {
-        match column_of(key) {
-            Some((column, kind)) => store(key, raw, column, kind, &mut row, &mut unmapped),
-            None => unmapped.push((key, raw)),
-        }
+    let mut earlier = Vec::new();
+    if !fill(record, &mut row, &mut unmapped, None) {
+        // A duplicated key (rare): again, keeping the earlier values apart.
+        row = Row::default();
+        unmapped.clear();
+        fill(record, &mut row, &mut unmapped, Some(&mut earlier));
     }
     resolve_event_time(record, &mut row, &mut unmapped)?;
     if row.text(col::EVENT_ID).is_none() {
@@ -170,12 +217,88 @@ pub fn to_row<'a>(
         let identity = record.get("userIdentity").map_or("null", RawValue::get);
         flatten_into(identity, &mut row);
     }
-    protect_and_derive_sts(&mut row);
-    if !unmapped.is_empty() {
-        row.set(col::UNMAPPED, Cell::Text(Cow::Owned(object_text(unmapped))));
+    if !unmapped.is_empty() || !earlier.is_empty() {
+        let text = unmapped_text(unmapped, &earlier);
+        row.set(col::UNMAPPED, Cell::Text(Cow::Owned(text)));
     }
+    if record.may_hold_secret() {
+        protect_secrets(&mut row);
+    }
+    derive_sts_columns(&mut row);
     row.set(col::SOURCE_FILE, Cell::text(source_file));
     Ok(row)
+}
+
+/// Stores each field in its column or in `unmapped`. With `earlier`, a value whose key comes
+/// again later goes there instead; without, returns false at the first duplicated key.
+fn fill<'a>(
+    record: &'a RecordFields<'a>,
+    row: &mut Row<'a>,
+    unmapped: &mut Vec<(&'a str, &'a RawValue)>,
+    mut earlier: Option<&mut Vec<(&'a str, &'a RawValue)>>,
+) -> bool {
+    let mut seen = 0u128;
+    for (index, (key, raw)) in record.fields.iter().enumerate() {
+        if let Some(earlier) = earlier.as_deref_mut()
+            && record.fields[index + 1..].iter().any(|(k, _)| k == key)
+        {
+            earlier.push((key, raw));
+            continue;
+        }
+        let checking = earlier.is_none();
+        match column_of(key) {
+            Some((column, kind)) => {
+                let bit = 1u128 << (column % 128);
+                if checking && seen & bit != 0 {
+                    return false;
+                }
+                seen |= bit;
+                store(key, raw, column, kind, row, unmapped);
+            }
+            None => {
+                if checking && unmapped.iter().any(|(k, _)| k == key) {
+                    return false;
+                }
+                unmapped.push((key, raw));
+            }
+        }
+    }
+    true
+}
+
+/// `unmapped` as a JSON object, with the earlier values of duplicated keys under
+/// [`DUPLICATE_KEYS`].
+fn unmapped_text(unmapped: Vec<(&str, &RawValue)>, earlier: &[(&str, &RawValue)]) -> String {
+    let mut text = object_text(unmapped);
+    if earlier.is_empty() {
+        return text;
+    }
+    let mut keys: Vec<&str> = Vec::new();
+    for (key, _) in earlier {
+        if !keys.contains(key) {
+            keys.push(key);
+        }
+    }
+    text.pop();
+    if text.len() > 1 {
+        text.push(',');
+    }
+    push_json_string(&mut text, DUPLICATE_KEYS);
+    text.push_str(":{");
+    for (index, key) in keys.iter().enumerate() {
+        if index > 0 {
+            text.push(',');
+        }
+        push_json_string(&mut text, key);
+        let values: Vec<&str> = earlier
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, value)| value.get())
+            .collect();
+        text.push_str(&format!(":[{}]", values.join(",")));
+    }
+    text.push_str("}}");
+    text
 }
 
 fn check_limits(record: &RecordFields, limits: &RecordLimits) -> Result<(), Rejection> {
@@ -341,108 +464,44 @@ fn resolve_event_time<'a>(
     }
     match (row.event_time(), record.get("eventTime")) {
         (Some(_), _) => Ok(()),
-        (None, Some(raw)) => Err(Rejection(format!("eventTime {} is not a time", raw.get()))),
+        (None, Some(raw)) => Err(Rejection(format!(
+            "eventTime {} is not a time",
+            quoted(raw.get())
+        ))),
         (None, None) => Err(Rejection("record has no eventTime".into())),
     }
 }
 
-/// Replaces `responseElements.credentials.sessionToken` by its fingerprint: a live secret never
-/// reaches the lake, and the fingerprint still lets two records be matched on the same token.
-/// Replaces `responseElements.credentials.sessionToken` (a live secret) by its fingerprint, and
-/// fills the STS columns of a credential-issuing call. The response is parsed once for both.
-fn protect_and_derive_sts(row: &mut Row) {
-    let credential_call =
-        is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME));
-    let has_token = row
-        .text(col::RESPONSE_ELEMENTS)
-        .is_some_and(|text| text.contains("sessionToken"));
-    if !credential_call && !has_token {
+/// Replaces every secret in the row's text by its fingerprint (see [`super::secrets`]); the
+/// session token of `responseElements` is also kept in `session_token_sha256`, so that records
+/// can still be matched on the same token.
+fn protect_secrets(row: &mut Row) {
+    for column in 0..col::COUNT {
+        let redacted = match &row.cells[column] {
+            Cell::Text(text) => redact(text),
+            _ => None,
+        };
+        let Some(redacted) = redacted else {
+            continue;
+        };
+        if column == col::RESPONSE_ELEMENTS
+            && let Some(fingerprint) = redacted.session_tokens.last()
+        {
+            row.set(col::SESSION_TOKEN_SHA256, Cell::text(fingerprint.clone()));
+        }
+        row.cells[column] = Cell::Text(Cow::Owned(redacted.text));
+    }
+}
+
+/// Fills the STS columns of a credential-issuing call, from its (redacted) payloads.
+fn derive_sts_columns(row: &mut Row) {
+    if !is_credential_call(row.text(col::EVENT_SOURCE), row.text(col::EVENT_NAME)) {
         return;
     }
     let response: Option<serde_json::Value> = row
         .text(col::RESPONSE_ELEMENTS)
         .and_then(|text| serde_json::from_str(text).ok());
-    if has_token && let Some(response) = &response {
-        protect_session_token(row, response);
-    }
-    if credential_call {
-        derive_sts(row, response.as_ref());
-    }
-}
-
-/// Where the token is, to replace it in place: the rest of the text stays exactly as AWS wrote
-/// it (same key order, same spacing), and nothing is serialized again.
-#[derive(serde::Deserialize)]
-struct WithCredentials<'a> {
-    #[serde(borrow)]
-    credentials: Option<&'a RawValue>,
-}
-
-#[derive(serde::Deserialize)]
-struct Credentials<'a> {
-    #[serde(borrow, rename = "sessionToken")]
-    session_token: Option<&'a RawValue>,
-}
-
-fn protect_session_token(row: &mut Row, response: &serde_json::Value) {
-    let Some(secret) = response
-        .get("credentials")
-        .and_then(|c| c.get("sessionToken"))
-        .and_then(serde_json::Value::as_str)
-    else {
-        return;
-    };
-    let fingerprint = token_fingerprint(secret);
-    let Some(text) = row.text(col::RESPONSE_ELEMENTS) else {
-        return;
-    };
-    let protected = splice_token(text, &fingerprint).unwrap_or_else(|| {
-        // Duplicate keys or other oddities: rewrite the parsed response instead (the parser
-        // kept the last of duplicate keys, which is the token it found).
-        let mut response = response.clone();
-        if let Some(token) = response
-            .get_mut("credentials")
-            .and_then(|c| c.get_mut("sessionToken"))
-        {
-            *token = serde_json::Value::String(fingerprint.clone());
-        }
-        response.to_string()
-    });
-    row.set(col::SESSION_TOKEN_SHA256, Cell::text(fingerprint.clone()));
-    row.set(col::RESPONSE_ELEMENTS, Cell::text(protected));
-}
-
-/// `text` with the session token's JSON string replaced by the fingerprint; None when the token
-/// cannot be located unambiguously.
-fn splice_token(text: &str, fingerprint: &str) -> Option<String> {
-    let outer: WithCredentials = serde_json::from_str(text).ok()?;
-    let credentials = outer.credentials?.get();
-    let inner: Credentials = serde_json::from_str(credentials).ok()?;
-    let token = inner.session_token?.get();
-    json_string(token)?; // a string, as the parsed response said
-    // Both slices borrow from `text`: their positions in it are where the token is.
-    let start = token.as_ptr() as usize - text.as_ptr() as usize;
-    let end = start + token.len();
-    let mut out = String::with_capacity(text.len() - token.len() + fingerprint.len() + 2);
-    out.push_str(&text[..start]);
-    out.push('"');
-    out.push_str(fingerprint);
-    out.push('"');
-    out.push_str(&text[end..]);
-    Some(out)
-}
-
-/// `sha256:` and the first 16 hex digits of the token's SHA-256.
-pub fn token_fingerprint(token: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(token.as_bytes());
-    let mut fingerprint = String::with_capacity(23);
-    fingerprint.push_str("sha256:");
-    for byte in &digest[..8] {
-        fingerprint.push(char::from(HEX[usize::from(byte >> 4)]));
-        fingerprint.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    fingerprint
+    derive_sts(row, response.as_ref());
 }
 
 fn derive_sts(row: &mut Row, response: Option<&serde_json::Value>) {
@@ -512,6 +571,7 @@ mod tests {
     fn fields(json: &str) -> RecordFields<'_> {
         RecordFields {
             fields: object_fields(json).unwrap(),
+            raw: json.as_bytes(),
         }
     }
 
@@ -607,10 +667,9 @@ mod tests {
     fn the_token_is_replaced_in_place_and_everything_else_is_kept_as_written() {
         let fingerprint = token_fingerprint("SE/CRET");
         let text = r#"{"z": 1, "credentials": {"sessionToken": "SE\/CRET", "a": [1]}, "b": "x"}"#;
-        let response: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut row = Row::default();
         row.set(col::RESPONSE_ELEMENTS, Cell::text(text));
-        protect_session_token(&mut row, &response);
+        protect_secrets(&mut row);
         assert_eq!(
             row.text(col::RESPONSE_ELEMENTS).unwrap(),
             format!(
@@ -622,13 +681,12 @@ mod tests {
             Some(fingerprint.as_str())
         );
 
-        // Duplicate keys: the parsed response (last key wins) is written instead, token gone.
+        // Duplicate keys: both tokens go, the column keeps the last (as a JSON parser reads it).
         let text =
             r#"{"credentials":{"sessionToken":"OLD"},"credentials":{"sessionToken":"SECRET"}}"#;
-        let response: serde_json::Value = serde_json::from_str(text).unwrap();
         let mut row = Row::default();
         row.set(col::RESPONSE_ELEMENTS, Cell::text(text));
-        protect_session_token(&mut row, &response);
+        protect_secrets(&mut row);
         let protected = row.text(col::RESPONSE_ELEMENTS).unwrap();
         assert!(
             !protected.contains("SECRET") && !protected.contains("OLD"),
@@ -637,6 +695,108 @@ mod tests {
         assert_eq!(
             row.text(col::SESSION_TOKEN_SHA256),
             Some(token_fingerprint("SECRET").as_str())
+        );
+    }
+
+    const TOKEN: &str = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
+
+    /// A credential call whose record holds `TOKEN` as `response` says.
+    fn sts_record(response: &str, extra: &str) -> String {
+        format!(
+            r#"{{"eventTime":"2023-07-10T12:00:00Z","eventID":"e","eventSource":"sts.amazonaws.com",
+            "eventName":"AssumeRole"{extra},"responseElements":{response}}}"#
+        )
+    }
+
+    fn assert_no_token(row: &Row) {
+        for (column, cell) in row.cells.iter().enumerate() {
+            if let Cell::Text(text) = cell {
+                assert!(!text.contains("EXAMPLESESSION"), "column {column}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_spelling() {
+        let credentials = format!(r#"{{"accessKeyId":"ASIA1","sessionToken":"{TOKEN}"}}"#);
+        let cases = [
+            sts_record(
+                &format!(r#"{{"x":"\ud800","credentials":{credentials}}}"#),
+                "",
+            ),
+            sts_record(&format!(r#"{{"n":1e400,"credentials":{credentials}}}"#), ""),
+            sts_record(
+                &format!(r#"{{"credentials":{{"session\u0054oken":"{TOKEN}"}}}}"#),
+                "",
+            ),
+            sts_record(
+                &serde_json::Value::from(format!(r#"{{"credentials":{credentials}}}"#)).to_string(),
+                "",
+            ),
+            sts_record(
+                &format!(r#"{{"credentials":{{"secretAccessKey":"{TOKEN}"}}}}"#),
+                "",
+            ),
+            // A duplicated responseElements: the earlier one is kept in `unmapped`, redacted.
+            sts_record(
+                "null",
+                &format!(r#","responseElements":{{"credentials":{credentials}}}"#),
+            ),
+            // Elsewhere in the record.
+            sts_record(
+                "null",
+                &format!(r#","additionalEventData":{{"sessionToken":"{TOKEN}"}}"#),
+            ),
+            sts_record("null", &format!(r#","sessionToken":"{TOKEN}""#)),
+        ];
+        for json in cases {
+            let record = fields(&json);
+            let row = to_row(&record, "f", &RecordLimits::default()).unwrap();
+            assert_no_token(&row);
+            assert!(!record.to_json().contains("EXAMPLESESSION"), "{json}");
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_is_kept_whatever_else_the_response_holds() {
+        let json = sts_record(
+            &format!(r#"{{"x":"\ud800","credentials":{{"sessionToken":"{TOKEN}"}}}}"#),
+            "",
+        );
+        let record = fields(&json);
+        let row = to_row(&record, "f", &RecordLimits::default()).unwrap();
+        let fingerprint = token_fingerprint(TOKEN);
+        assert_eq!(
+            row.text(col::SESSION_TOKEN_SHA256),
+            Some(fingerprint.as_str())
+        );
+    }
+
+    #[test]
+    fn rejection_messages_quote_little_and_no_secret() {
+        let json = format!(
+            r#"{{"eventTime":{{"sessionToken":"{TOKEN}","pad":"{}"}},"eventID":"e"}}"#,
+            "x".repeat(5000)
+        );
+        let record = fields(&json);
+        let error = to_row(&record, "f", &RecordLimits::default()).unwrap_err();
+        assert!(error.0.len() < 500, "{}", error.0);
+        assert!(!error.0.contains("EXAMPLESESSION"), "{}", error.0);
+    }
+
+    #[test]
+    fn earlier_values_of_duplicated_keys_are_kept() {
+        let json = r#"{"eventTime":"2023-07-10T12:00:00Z","eventID":"first","eventID":"second",
+            "x":1,"x":2,"x":3,"y":null}"#;
+        let record = fields(json);
+        let row = to_row(&record, "f", &RecordLimits::default()).unwrap();
+        assert_eq!(row.text(col::EVENT_ID), Some("second"));
+        let unmapped: serde_json::Value =
+            serde_json::from_str(row.text(col::UNMAPPED).unwrap()).unwrap();
+        assert_eq!(
+            unmapped,
+            serde_json::json!({"x": 3, "y": null,
+                DUPLICATE_KEYS: {"eventID": ["first"], "x": [1, 2]}})
         );
     }
 

@@ -167,3 +167,148 @@ fn bad_arguments_are_usage_errors() {
     );
     assert_eq!(status(&["--help"]), Some(0));
 }
+
+/// Damages the text of a record.
+type Damage = Box<dyn Fn(String) -> Vec<u8>>;
+
+/// `{"Records":[...]}` files damaged in their first record (and an NDJSON export whose first
+/// line is cut), each with `n` good records after the damage.
+fn first_record_damaged(dir: &Path, n: usize) {
+    let good_after = |prefix: &str| -> String {
+        good(n, prefix)
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let first = |prefix: &str| {
+        record(&format!("{prefix}-first"), "2024-03-01T10:00:00Z", ACCOUNT).to_string()
+    };
+    let cases: [(&str, Damage); 5] = [
+        (
+            "nul",
+            Box::new(|r: String| r.replace("aws-cli/2", "aws-cli\0/2").into_bytes()),
+        ),
+        (
+            "utf8",
+            Box::new(|r: String| {
+                let mut bytes = r.replace("aws-cli/2", "aws-cli#/2").into_bytes();
+                let at = bytes.iter().position(|b| *b == b'#').unwrap();
+                bytes[at] = 0xff;
+                bytes
+            }),
+        ),
+        (
+            "comma",
+            Box::new(|r: String| r.replacen('}', ",}", 1).into_bytes()),
+        ),
+        (
+            "surrogate-key",
+            Box::new(|r: String| {
+                r.replace("\"userAgent\"", "\"user\\ud800Agent\"")
+                    .into_bytes()
+            }),
+        ),
+        (
+            "surrogate-id",
+            Box::new(|r: String| r.replace("-first\"", "-first\\ud800\"").into_bytes()),
+        ),
+    ];
+    for (name, damage) in cases {
+        let mut body = b"{\"Records\":[".to_vec();
+        body.extend(damage(first(name)));
+        body.push(b',');
+        body.extend(good_after(name).into_bytes());
+        body.extend(b"]}");
+        std::fs::write(dir.join(format!("{name}.json")), body).unwrap();
+    }
+    let lines: Vec<String> = good(n + 1, "ndjson")
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    std::fs::write(dir.join("ndjson.json"), &lines.join("\n")[25..]).unwrap();
+}
+
+#[test]
+fn damage_in_the_first_record_is_reported_and_the_rest_kept() {
+    let input = tempfile::tempdir().unwrap();
+    first_record_damaged(input.path(), 4);
+    let lake = tempfile::tempdir().unwrap();
+    let run = ingest(lake.path(), &[input.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for name in ["nul", "utf8", "comma", "surrogate-key", "ndjson"] {
+        let file = format!("{name}.json:");
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains(&file) && l.contains("1 record(s) rejected")),
+            "{file} is not reported:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(count(&run, "files_skipped"), 0, "{}", run.summary);
+    assert_eq!(count(&run, "files_ingested"), 6);
+    // The lone surrogate in eventID reads as a record without an eventID string.
+    assert_eq!(count(&run, "records_rejected"), 6);
+    let keys = lake_keys(lake.path());
+    assert_unique(&keys);
+    for name in [
+        "nul",
+        "utf8",
+        "comma",
+        "surrogate-key",
+        "surrogate-id",
+        "ndjson",
+    ] {
+        let kept = keys.iter().filter(|(id, _)| id.starts_with(name)).count();
+        assert_eq!(kept, 4, "{name}: the records after the damage are kept");
+    }
+    let rejected = std::fs::read_to_string(run.summary["rejected_log"].as_str().unwrap()).unwrap();
+    assert_eq!(rejected.lines().count(), 6);
+    assert!(
+        rejected.contains("\\u0000"),
+        "the damaged text is kept: {rejected}"
+    );
+}
+
+#[test]
+fn strict_stops_at_damage_in_the_first_record() {
+    let input = tempfile::tempdir().unwrap();
+    first_record_damaged(input.path(), 4);
+    let lake = tempfile::tempdir().unwrap();
+    let run = ingest(
+        lake.path(),
+        &["--strict", "--jobs", "1", input.path().to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(run.summary["stopped_early"], true);
+    assert_eq!(count(&run, "records_rejected"), 1);
+}
+
+#[test]
+fn records_under_a_later_key_or_as_one_object_are_read() {
+    let input = tempfile::tempdir().unwrap();
+    let records = good(3, "later");
+    // Written by hand: serde_json would sort "Records" first.
+    let document = format!(
+        r#"{{"version":"1.0","note":{{"Records":"not these"}},"Records":{}}}"#,
+        serde_json::Value::from(records)
+    );
+    std::fs::write(input.path().join("later.json"), document).unwrap();
+    let single = serde_json::json!({"Records": good(1, "single")[0]});
+    std::fs::write(input.path().join("single.json"), single.to_string()).unwrap();
+    // Not CloudTrail: skipped, as before.
+    let digest = json!({"awsAccountId": ACCOUNT, "digestStartTime": "x", "logFiles": []});
+    std::fs::write(input.path().join("digest.json"), digest.to_string()).unwrap();
+    std::fs::write(
+        input.path().join("config.json"),
+        r#"{"name":"app","port":8080}"#,
+    )
+    .unwrap();
+    std::fs::write(input.path().join("readme.txt"), "hello\n{\"a\":1}\n").unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let run = ingest(lake.path(), &[input.path().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(count(&run, "records_written"), 4, "{}", run.summary);
+    assert_eq!(count(&run, "files_skipped"), 3, "{}", run.summary);
+}

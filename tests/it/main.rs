@@ -13,4 +13,5 @@ mod query;
 mod real_logs;
 mod s3;
 mod sample_logs;
+mod secrets;
 mod util;
