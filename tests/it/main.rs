@@ -8,6 +8,7 @@ mod generated;
 mod incremental;
 mod lossless;
 mod query;
+mod query_limits;
 mod real_logs;
 mod s3;
 mod sample_logs;
