@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use datafusion::catalog::TableProvider;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -133,10 +134,19 @@ fn timestamp(micros: i64) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()))
 }
 
+/// The `date` partition value of a bound, for comparing with the lake's folder names. Those
+/// hold years 1 to 9999 only (`decode::time` refuses other event times), written with four
+/// digits, where text order is date order; a bound outside that range (`--to 9999-12-31` is
+/// the start of 10000-01-01) is clamped into it, so the text comparison stays a date comparison.
 fn date_text_of(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| date_text(t.date_naive()))
-        .unwrap_or_default()
+    let first = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN);
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
+    let date = match chrono::DateTime::from_timestamp_micros(micros) {
+        Some(time) => time.date_naive().clamp(first, last),
+        None if micros < 0 => first,
+        None => last,
+    };
+    date_text(date)
 }
 
 /// The schema of `events` as DataFusion reads it: the lake's file schema with strings as
@@ -209,8 +219,21 @@ pub async fn open(
     )
 }
 
-/// [`open`], with the choice of derived tables and what was found of them.
-/// Query operators that outgrow `memory_limit` bytes spill to temporary files.
+/// What a query may hold: `memory` bytes in its operators, `max_spill` bytes of temporary
+/// files. Sorts, joins and grouping spill past `memory`; what cannot spill (the merge of
+/// spilled sort runs, `array_agg`, `string_agg`, a join's build side) fails instead, as does
+/// spilling past `max_spill`: an error, never an abort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryResources {
+    pub memory: usize,
+    pub max_spill: u64,
+}
+
+/// The spill cap when none is given (`--max-spill`).
+pub const DEFAULT_MAX_SPILL: u64 = 32 << 30;
+
+/// [`open`], with the choice of derived tables and what was found of them; temporary files
+/// are capped at [`DEFAULT_MAX_SPILL`].
 pub async fn open_catalog(
     lake: &LakeLocation,
     aws: &AwsOptions,
@@ -218,9 +241,25 @@ pub async fn open_catalog(
     memory_limit: usize,
     derived: Derived,
 ) -> Result<Catalog, QueryError> {
+    let resources = QueryResources {
+        memory: memory_limit,
+        max_spill: DEFAULT_MAX_SPILL,
+    };
+    open_catalog_with(lake, aws, scope, resources, derived).await
+}
+
+/// [`open_catalog`] within `resources`.
+pub async fn open_catalog_with(
+    lake: &LakeLocation,
+    aws: &AwsOptions,
+    scope: &QueryScope,
+    resources: QueryResources,
+    derived: Derived,
+) -> Result<Catalog, QueryError> {
     let config = SessionConfig::from(engine_options()?).with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(memory_limit, 1.0)
+        .with_memory_limit(resources.memory, 1.0)
+        .with_max_temp_directory_size(resources.max_spill)
         .build_arc()
         .map_err(QueryError::setup("query memory"))?;
     let mut ctx = SessionContext::new_with_config_rt(config, runtime);

@@ -196,9 +196,16 @@ pub struct LakeArgs {
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
 
-    /// Memory for query operators before they spill to disk (suffixes K, M, G)
-    #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
-    pub memory_limit: u64,
+    /// Memory for query operators (suffixes K, M, G) [default: half of the memory available:
+    /// MemAvailable or the cgroup's limit, whichever is smaller]. Sorts, joins and grouping
+    /// spill to disk beyond it; a query that cannot spill fails with an error
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+
+    /// Largest total size of a query's temporary spill files (suffixes K, M, G); past it
+    /// the query fails with an error
+    #[arg(long, default_value = "32G", value_name = "BYTES", value_parser = parse_size)]
+    pub max_spill: u64,
 
     /// Compute assumptions and sessions from events even when the derived tables are current
     #[arg(long)]
@@ -223,9 +230,10 @@ pub struct DeriveArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Memory for query operators before they spill to disk (suffixes K, M, G)
-    #[arg(long, default_value = "8G", value_name = "BYTES", value_parser = parse_size)]
-    pub memory_limit: u64,
+    /// Memory for query operators (suffixes K, M, G) [default: half of the memory available:
+    /// MemAvailable or the cgroup's limit, whichever is smaller]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
 
     /// Summary format
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
@@ -261,6 +269,10 @@ pub struct ReportArgs {
     #[arg(long, env = "STS_AUDIT_QUERIES", value_name = "DIR")]
     pub queries: Option<PathBuf>,
 
+    /// Stop the report after this long (e.g. 30s, 5m, 2h) with exit code 1
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
     #[command(flatten)]
     pub lake: LakeArgs,
 
@@ -277,6 +289,10 @@ pub struct SqlArgs {
     /// Run the SQL in this file
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
+
+    /// Stop after this long (e.g. 30s, 5m, 2h) with exit code 1; in the shell, per statement
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -473,6 +489,35 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is out of range"))
 }
 
+/// `30s`, `5m`, `2h`, `1d`, `500ms`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(at);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 5m, 2h)"))?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    number
+        .checked_mul(millis_per_unit)
+        .filter(|millis| *millis > 0)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +531,19 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("12X").is_err());
         assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        for bad in ["0s", "5x", "m", "", "-5s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -123,10 +123,26 @@ pub enum QueryError {
     ReportFile { path: PathBuf, reason: String },
     #[error("unknown table {0:?}; \\d lists the tables")]
     UnknownTable(String),
+    #[error("the query did not finish within {} (--timeout)", humantime(.0))]
+    Timeout(std::time::Duration),
+    #[error("{0}")]
+    TooDeep(String),
     #[error("rendering results: {0}")]
     Render(String),
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),
+}
+
+/// `90s` as `1m 30s`, for messages.
+fn humantime(duration: &std::time::Duration) -> String {
+    let millis = duration.as_millis();
+    let (hours, minutes) = (millis / 3_600_000, millis / 60_000 % 60);
+    let seconds = (millis % 60_000) as f64 / 1000.0;
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m {seconds}s"),
+        _ => format!("{hours}h {minutes}m {seconds}s"),
+    }
 }
 
 impl QueryError {

@@ -255,6 +255,8 @@ struct Shared<'a> {
 impl Shared<'_> {
     fn say(&self, line: &str) {
         let _guard = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
+        // `line` quotes input (paths, object keys, reasons): no raw control characters.
+        let line = crate::render::visible(line);
         self.progress.suspend(|| eprintln!("sts-audit: {line}"));
     }
 
@@ -533,7 +535,10 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         ..IngestSummary::default()
     };
     for (path, reason) in &errors {
-        eprintln!("sts-audit: {path}: {reason}");
+        eprintln!(
+            "sts-audit: {}",
+            crate::render::visible(&format!("{path}: {reason}"))
+        );
         summary.fail(path, reason.clone());
     }
     let total_bytes = total_bytes(plan, &days, &listed);
@@ -975,7 +980,7 @@ pub fn render_text(summary: &IngestSummary) -> String {
     let mut out = format!(
         "{} files seen, lake {}: {} ingested, {} partial, {} failed, {} skipped, {} unchanged since the last run\n",
         s.files_seen,
-        s.lake,
+        crate::render::visible(&s.lake),
         s.files_ingested,
         s.files_partial,
         s.files_failed,

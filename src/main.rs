@@ -14,10 +14,11 @@ use sts_audit::cli::{
 use sts_audit::derived::{self, DeriveSummary};
 use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
-use sts_audit::plan::{IngestPlan, aws_options};
+use sts_audit::plan::{IngestPlan, aws_options, default_memory_limit};
 use sts_audit::query::{self, Output};
+use sts_audit::render::visible_lines;
 use sts_audit::sink::lake::{LakeLocation, LakeLock};
-use sts_audit::{check, report, shell};
+use sts_audit::{check, report, shell, sql};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_PARTIAL: u8 = 2;
@@ -33,7 +34,24 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = match &cli.command {
+    // Planning a query recurses once per level of its expressions: on a thread with a deep
+    // stack, a long `1+1+...` is planned (or refused with an error) instead of overflowing.
+    let command = std::thread::Builder::new()
+        .name("sts-audit".to_owned())
+        .stack_size(sql::STACK_BYTES)
+        .spawn(move || run(&cli.command));
+    match command.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(error) => {
+            eprintln!("sts-audit: error: starting the command: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn run(command: &Command) -> ExitCode {
+    let result = match command {
         Command::Ingest(args) => run_ingest(args),
         Command::Analyze(args) => run_analyze(args),
         Command::Derive(args) => run_derive(args),
@@ -46,12 +64,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sts-audit: error: {error:#}");
-            if let Some(note) = damaged_files_note(&cli.command, &error) {
-                eprintln!("{note}");
+            // Messages quote input (paths, SQL, values): shown without raw control characters.
+            eprintln!("sts-audit: error: {}", visible_lines(&format!("{error:#}")));
+            if let Some(note) = damaged_files_note(command, &error) {
+                eprintln!("{}", visible_lines(&note));
             }
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(exit_code_of(&error))
         }
+    }
+}
+
+/// 64 for an option whose value is invalid (a `--from` that is not a time, an account that
+/// is not 12 digits, a lake URL that does not parse), as for any other bad command line;
+/// 1 otherwise (a source that does not exist is a failed run, like an unreadable one).
+fn exit_code_of(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<PlanError>() {
+        Some(PlanError::Source { .. }) | None => EXIT_FAILED,
+        Some(_) => EXIT_USAGE,
     }
 }
 
@@ -65,7 +94,12 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let summary = ingest::run(&plan)?;
     // Built even when some inputs failed: what was ingested is consistent and worth querying.
     let derived = match args.derive {
-        true => Some(build_derived(&plan.lake, &plan.aws, DERIVE_MEMORY, false)?),
+        true => Some(build_derived(
+            &plan.lake,
+            &plan.aws,
+            default_memory_limit(),
+            false,
+        )?),
         false => None,
     };
     let text = match plan.format {
@@ -88,9 +122,6 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Memory for the operators that build the derived tables after an ingest (as `--memory-limit`).
-const DERIVE_MEMORY: usize = 8 << 30;
-
 fn build_derived(
     lake: &LakeLocation,
     aws: &sts_audit::aws::AwsOptions,
@@ -102,7 +133,7 @@ fn build_derived(
 
 fn run_derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
     let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
-    let memory = usize::try_from(args.memory_limit).unwrap_or(usize::MAX);
+    let memory = query::memory_limit(args.memory_limit);
     let summary = build_derived(&lake, &aws_options(&args.aws), memory, args.force)?;
     let text = match args.format {
         SummaryFormat::Text => summary.render_text(),
@@ -136,9 +167,12 @@ fn damaged_files_note(command: &Command, error: &anyhow::Error) -> Option<String
     check::damaged_footers_note(lake, &format!("{error:#}"))
 }
 
+/// The runtime of the query commands; its threads run query operators, which recurse per
+/// level of an expression like the planner, so they get the same deep stack.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(sql::STACK_BYTES)
         .build()?)
 }
 
@@ -187,7 +221,7 @@ fn run_analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // The summary goes to stderr so that stdout holds the reports alone.
     eprint!("{}", render_text(&summary));
     // Five reports read assumptions and sessions: computing them once is cheaper.
-    build_derived(&plan.lake, &plan.aws, DERIVE_MEMORY, false)?;
+    build_derived(&plan.lake, &plan.aws, default_memory_limit(), false)?;
     let mut out = Output::stdout();
     runtime()?.block_on(query::print_core_reports(
         &plan.lake,
@@ -215,7 +249,8 @@ fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let report = query::find_report(&reports, name)?;
     runtime.block_on(async {
         let ctx = query::open_lake(&args.lake).await?;
-        query::run_script(&ctx, &report.sql, args.output.format, &mut out).await?;
+        let work = query::run_script(&ctx, &report.sql, args.output.format, &mut out);
+        query::within(args.timeout, work).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -235,14 +270,10 @@ fn run_sql(args: &SqlArgs) -> anyhow::Result<ExitCode> {
     match script {
         Some(script) => {
             let mut out = Output::open(&args.output)?;
-            runtime.block_on(query::run_script(
-                &ctx,
-                &script,
-                args.output.format,
-                &mut out,
-            ))?;
+            let work = query::run_script(&ctx, &script, args.output.format, &mut out);
+            runtime.block_on(query::within(args.timeout, work))?;
         }
-        None => shell::run(&runtime, &ctx, args.output.format)?,
+        None => shell::run(&runtime, &ctx, args.output.format, args.timeout)?,
     }
     Ok(ExitCode::SUCCESS)
 }

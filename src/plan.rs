@@ -149,8 +149,11 @@ pub fn parse_bound(
         return Ok(now.timestamp_micros());
     }
     if let Some(ago) = parse_relative(text) {
-        let ago = ago.ok_or_else(|| error("relative time out of range"))?;
-        return Ok((now - ago).timestamp_micros());
+        // Checked: chrono's `-` panics past about 262,000 years.
+        return ago
+            .and_then(|ago| now.checked_sub_signed(ago))
+            .map(|t| t.timestamp_micros())
+            .ok_or_else(|| error("relative time out of range"));
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let date = if end_of_day {
@@ -182,9 +185,86 @@ fn parse_relative(text: &str) -> Option<Option<Duration>> {
     })
 }
 
+/// `--memory-limit` when none is given: half of the memory available to this process, so
+/// that what DataFusion does not count (Arrow buffers in flight, the allocator's slack) fits
+/// in the other half. Available is the smaller of the kernel's `MemAvailable` and the memory
+/// limit of the process's cgroup (v2 `memory.max` or v1 `memory.limit_in_bytes`, the tightest
+/// of its own and its ancestors'), so a container's limit is respected. 1 GiB when neither
+/// can be read (not Linux); never below 64 MiB.
+pub fn default_memory_limit() -> usize {
+    const UNKNOWN: u64 = 2 << 30;
+    const FLOOR: u64 = 64 << 20;
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_available(&text));
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let available = [meminfo, cgroup_limit(&cgroups)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(UNKNOWN);
+    usize::try_from((available / 2).max(FLOOR)).unwrap_or(usize::MAX)
+}
+
+/// `MemAvailable:  23181144 kB` in `/proc/meminfo`, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The tightest memory limit on the cgroups named in `/proc/self/cgroup` (`cgroups`) and
+/// their ancestors, in v2 (`0::/path`, mounted at `/sys/fs/cgroup` or, on hybrid hosts,
+/// `/sys/fs/cgroup/unified`) and v1 (`N:memory:/path`). None when there is none.
+fn cgroup_limit(cgroups: &str) -> Option<u64> {
+    let mut limits = Vec::new();
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next(), fields.next()?, fields.next()?);
+        let (mounts, file): (&[&str], &str) = match controllers {
+            "" => (&["/sys/fs/cgroup", "/sys/fs/cgroup/unified"], "memory.max"),
+            c if c.split(',').any(|c| c == "memory") => {
+                (&["/sys/fs/cgroup/memory"], "memory.limit_in_bytes")
+            }
+            _ => continue,
+        };
+        for mount in mounts {
+            let mut dir = std::path::Path::new(mount).join(path.trim_start_matches('/'));
+            loop {
+                let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+                limits.extend(parse_cgroup_limit(&text));
+                if !dir.pop() || !dir.starts_with(mount) {
+                    break;
+                }
+            }
+        }
+    }
+    limits.into_iter().min()
+}
+
+/// A limit file's value; None for `max` (v2) or a value of 2^62 and up (v1's "no limit").
+fn parse_cgroup_limit(text: &str) -> Option<u64> {
+    text.trim().parse().ok().filter(|bytes| *bytes < 1 << 62)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_available() {
+        let meminfo =
+            "MemTotal:       32000000 kB\nMemFree:  100 kB\nMemAvailable:   23181144 kB\n";
+        assert_eq!(mem_available(meminfo), Some(23_181_144 * 1024));
+        assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
+        assert_eq!(parse_cgroup_limit("max\n"), None);
+        assert_eq!(parse_cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_cgroup_limit("536870912\n"), Some(512 << 20));
+        assert_eq!(parse_cgroup_limit(""), None);
+        assert!(default_memory_limit() >= 64 << 20);
+    }
 
     #[test]
     fn bounds() {
@@ -209,7 +289,15 @@ mod tests {
                 "{text}"
             );
         }
-        for bad in ["yesterday", "-7x", "2024-13-01", ""] {
+        for bad in [
+            "yesterday",
+            "-7x",
+            "2024-13-01",
+            "",
+            "-99999999d",
+            "99999999w",
+            "-9223372036854775807s",
+        ] {
             assert!(parse_bound("--from", bad, now, false).is_err(), "{bad}");
         }
     }

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -10,11 +11,11 @@ use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::memory::MemoryStream;
 
 use crate::aws::AwsOptions;
-use crate::catalog::{self, Derived, QueryScope, TableDoc};
+use crate::catalog::{self, Derived, QueryResources, QueryScope, TableDoc};
 use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
 use crate::derived::Freshness;
 use crate::error::{PlanError, QueryError};
-use crate::plan::{aws_options, parse_bound};
+use crate::plan::{aws_options, default_memory_limit, parse_bound};
 use crate::render::{self, TableStyle};
 use crate::report::{self, Report};
 use crate::sink::lake::LakeLocation;
@@ -91,14 +92,17 @@ pub fn scope_of(args: &LakeArgs) -> Result<QueryScope, PlanError> {
 /// the derived tables are stale (an ingest ran since `derive`), because queries are slower.
 pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
     let scope = scope_of(args)?;
-    let memory = usize::try_from(args.memory_limit).unwrap_or(usize::MAX);
+    let resources = QueryResources {
+        memory: memory_limit(args.memory_limit),
+        max_spill: args.max_spill,
+    };
     let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
     let derived = match args.no_derived {
         true => Derived::Ignore,
         false => Derived::WhenCurrent,
     };
-    let catalog =
-        catalog::open_catalog(&lake, &aws_options(&args.aws), &scope, memory, derived).await?;
+    let aws = aws_options(&args.aws);
+    let catalog = catalog::open_catalog_with(&lake, &aws, &scope, resources, derived).await?;
     if catalog.derived == Some(Freshness::Stale) && std::io::stderr().is_terminal() {
         eprintln!(
             "sts-audit: note: the derived tables predate the last ingest, so assumptions and \
@@ -115,6 +119,28 @@ pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
         );
     }
     Ok(catalog.ctx)
+}
+
+/// `--memory-limit` in bytes, or the default for this machine ([`default_memory_limit`]).
+pub fn memory_limit(flag: Option<u64>) -> usize {
+    match flag {
+        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
+        None => default_memory_limit(),
+    }
+}
+
+/// `work`, stopped with [`QueryError::Timeout`] when it takes longer than `limit`. Dropping
+/// it cancels the query: DataFusion stops its tasks when their stream is dropped.
+pub async fn within<T>(
+    limit: Option<Duration>,
+    work: impl Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    let Some(limit) = limit else {
+        return work.await;
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| QueryError::Timeout(limit))?
 }
 
 /// Runs every statement of `script` in order, writing each result; returns the rows written.
@@ -297,7 +323,7 @@ pub async fn print_core_reports(
     format: OutputFormat,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    let ctx = catalog::open(lake, aws, &QueryScope::default(), 8 << 30).await?;
+    let ctx = catalog::open(lake, aws, &QueryScope::default(), default_memory_limit()).await?;
     let reports = report::load(None)?;
     let mut json = serde_json::Map::new();
     for name in report::CORE_REPORTS {

@@ -3,7 +3,13 @@
 //! as JSON arrays in CSV and one item per line in tables.
 //!
 //! CSV, JSON and NDJSON stream batch by batch; a table needs every row to size its columns.
+//!
+//! Text in CloudTrail is chosen by callers (user agents, session names, error messages), so
+//! tables, Markdown and CSV show control characters escaped ([`visible`]) and CSV cells that a
+//! spreadsheet would run as a formula are quoted ([`csv_text`]). JSON and NDJSON keep every
+//! value exact: JSON escaping already makes them safe to print.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -101,7 +107,12 @@ fn build_table(
     } else {
         ContentArrangement::Disabled
     });
-    table.set_header(schema.fields().iter().map(|f| f.name().clone()));
+    table.set_header(
+        schema
+            .fields()
+            .iter()
+            .map(|f| visible(f.name()).into_owned()),
+    );
     for batch in batches {
         let columns = formatters(batch)?;
         for row in 0..batch.num_rows() {
@@ -123,7 +134,11 @@ fn write_markdown(
     batches: &[RecordBatch],
 ) -> Result<(), QueryError> {
     let escape = |text: &str| text.replace('|', "\\|").replace('\n', "<br>");
-    let names: Vec<String> = schema.fields().iter().map(|f| escape(f.name())).collect();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| escape(&visible(f.name())))
+        .collect();
     writeln!(out, "| {} |", names.join(" | ")).map_err(QueryError::Output)?;
     writeln!(out, "|{}", " --- |".repeat(names.len())).map_err(QueryError::Output)?;
     for batch in batches {
@@ -151,28 +166,130 @@ fn formatters(batch: &RecordBatch) -> Result<Vec<ArrayFormatter<'_>>, QueryError
         .collect()
 }
 
-/// A cell as text for tables: lists joined by `separator`.
+/// A cell as text for tables, control characters escaped: lists joined by `separator`.
 fn cell_text(array: &dyn Array, format: &ArrayFormatter, row: usize, separator: &str) -> String {
     if array.is_null(row) {
         return String::new();
     }
     if let Some(text) = string_value(array, row) {
-        return text.to_owned();
+        return visible(text).into_owned();
     }
     if is_list(array.data_type()) {
         let Value::Array(items) = cell_json(array, format, row) else {
-            return format.value(row).to_string();
+            return visible(&format.value(row).to_string()).into_owned();
         };
         let texts: Vec<String> = items
             .into_iter()
             .map(|item| match item {
-                Value::String(text) => text,
-                other => other.to_string(),
+                Value::String(text) => visible(&text).into_owned(),
+                other => visible(&other.to_string()).into_owned(),
             })
             .collect();
         return texts.join(separator);
     }
-    format.value(row).to_string()
+    visible(&format.value(row).to_string()).into_owned()
+}
+
+/// Whether a character is shown escaped: C0 controls (newline and tab included), DEL, C1
+/// controls, and the Unicode bidirectional controls that reorder what follows them on screen
+/// (and the line and paragraph separators). Escape sequences, bells and carriage returns in a
+/// terminal, or a right-to-left override in a report, would let a caller's text rewrite
+/// what an analyst sees.
+fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// True when `text` holds a character [`is_hidden`] escapes. The byte test comes first: every
+/// such character starts with one of these bytes in UTF-8, and most text has none.
+fn needs_escape(text: &str) -> bool {
+    text.bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xd8 || b == 0xe2)
+        && text.chars().any(is_hidden)
+}
+
+/// Appends `text` with every [`is_hidden`] character written as its code point in Rust's
+/// notation, `\u{1b}` for ESC, `\u{a}` for a newline, `\u{202e}` for a right-to-left
+/// override. Backslashes themselves are kept, so such text in the data looks the same.
+fn push_visible(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if is_hidden(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// `text` as tables, Markdown, CSV and messages show it: control characters escaped (see
+/// [`push_visible`]). The text itself when there are none.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !needs_escape(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    push_visible(&mut out, text);
+    Cow::Owned(out)
+}
+
+/// [`visible`] for messages of several lines: newlines are kept.
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    if !needs_escape(text) {
+        return Cow::Borrowed(text);
+    }
+    let lines: Vec<Cow<str>> = text.split('\n').map(visible).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
+/// Whether a spreadsheet would read a cell starting this way as a formula (OWASP's list:
+/// `=`, `+`, `-`, `@`, tab, carriage return).
+fn starts_formula(text: &str) -> bool {
+    matches!(
+        text.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// A text cell as CSV holds it: [`visible`], and prefixed with `'` when it would start a
+/// formula, so a spreadsheet shows it as text. Only text cells: a number like `-5` stays.
+pub fn csv_text(text: &str) -> Cow<'_, str> {
+    let mut scratch = String::new();
+    match push_csv_text(text, &mut scratch) {
+        true => Cow::Owned(scratch),
+        false => Cow::Borrowed(text),
+    }
+}
+
+/// [`csv_text`] into `scratch`; false (nothing written) when the text stays as it is.
+fn push_csv_text(text: &str, scratch: &mut String) -> bool {
+    let formula = starts_formula(text);
+    if !formula && !needs_escape(text) {
+        return false;
+    }
+    scratch.clear();
+    if formula {
+        scratch.push('\'');
+    }
+    push_visible(scratch, text);
+    true
+}
+
+/// A text cell's CSV bytes: `text` itself, or its [`csv_text`] written to `scratch`.
+fn csv_text_bytes<'s>(text: &'s str, scratch: &'s mut String) -> &'s [u8] {
+    if push_csv_text(text, scratch) {
+        scratch.as_bytes()
+    } else {
+        text.as_bytes()
+    }
 }
 
 fn is_list(data_type: &DataType) -> bool {
@@ -194,7 +311,12 @@ async fn write_csv_stream(
 ) -> Result<u64, QueryError> {
     let mut header = csv::Writer::from_writer(Vec::new());
     header
-        .write_record(schema.fields().iter().map(|f| f.name()))
+        .write_record(
+            schema
+                .fields()
+                .iter()
+                .map(|f| csv_text(f.name()).into_owned()),
+        )
         .map_err(render_error)?;
     let header = header.into_inner().map_err(render_error)?;
     out.write_all(&header).map_err(QueryError::Output)?;
@@ -246,8 +368,12 @@ impl<'a> CsvColumn<'a> {
     /// The cell's CSV text (before quoting); formatted ones go through `scratch`.
     fn cell<'s>(&'s self, row: usize, scratch: &'s mut String) -> &'s [u8] {
         match self {
-            CsvColumn::Text(array) if array.is_valid(row) => array.value(row).as_bytes(),
-            CsvColumn::TextView(array) if array.is_valid(row) => array.value(row).as_bytes(),
+            CsvColumn::Text(array) if array.is_valid(row) => {
+                csv_text_bytes(array.value(row), scratch)
+            }
+            CsvColumn::TextView(array) if array.is_valid(row) => {
+                csv_text_bytes(array.value(row), scratch)
+            }
             CsvColumn::UtcTime(array, format) if array.is_valid(row) => {
                 scratch.clear();
                 if !push_utc_micros(scratch, array.value(row)) {
@@ -286,8 +412,8 @@ fn csv_bytes(batch: &RecordBatch) -> Result<Vec<u8>, QueryError> {
     writer.into_inner().map_err(render_error)
 }
 
-/// A CSV cell: strings as they are, lists as JSON arrays, the rest through the formatter
-/// (into `scratch`).
+/// A CSV cell: strings as [`csv_text`], lists as JSON arrays, the rest through the formatter
+/// (into `scratch`), control characters escaped.
 fn csv_field<'a>(
     array: &'a dyn Array,
     format: &ArrayFormatter,
@@ -298,18 +424,19 @@ fn csv_field<'a>(
         return b"";
     }
     if let Some(text) = string_value(array, row) {
-        return text.as_bytes();
+        return csv_text_bytes(text, scratch);
     }
     scratch.clear();
     if push_utc_time(scratch, array, row) {
         return scratch.as_bytes();
     }
-    if is_list(array.data_type()) {
-        scratch.push_str(&cell_json(array, format, row).to_string());
+    let text = if is_list(array.data_type()) {
+        // serde_json escapes C0 controls but not C1 or bidi controls.
+        cell_json(array, format, row).to_string()
     } else {
-        // Writing to a String cannot fail.
-        let _ = write!(scratch, "{}", format.value(row));
-    }
+        format.value(row).to_string()
+    };
+    push_visible(scratch, &text);
     scratch.as_bytes()
 }
 
@@ -603,5 +730,107 @@ mod tests {
         assert!(text.ends_with("(2 rows)\n"), "{text}");
         let markdown = render(OutputFormat::Markdown);
         assert!(markdown.contains("10.0.0.1<br>10.0.0.2"), "{markdown}");
+    }
+
+    /// What a caller can put in a user agent: an OSC title change, a bell, a carriage return,
+    /// a screen clear, a right-to-left override, a C1 CSI.
+    const HOSTILE: &str = "aws-cli\x1b]0;owned\x07\r\x1b[2J\u{202e}gpj.exe\u{9b}31m\x7f";
+
+    fn hostile_batch() -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("agent", DataType::Utf8View, true),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let agents = arrow::array::StringViewArray::from(vec![HOSTILE, "=HYPERLINK(\"x\")", "ok"]);
+        let texts = arrow::array::StringArray::from(vec!["-5", "@SUM(A1)", "\tplain"]);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(agents),
+                Arc::new(texts),
+                Arc::new(Int64Array::from(vec![-5, 3, 0])),
+            ],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    fn render_batch(format: OutputFormat, schema: SchemaRef, batch: RecordBatch) -> String {
+        let stream = MemoryStream::try_new(vec![batch], schema.clone(), None).unwrap();
+        let mut out = Vec::new();
+        let style = TableStyle {
+            wrap_to_terminal: false,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(write_stream(
+                format,
+                style,
+                &schema,
+                Box::pin(stream),
+                &mut out,
+            ))
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    const SHOWN: &str =
+        "aws-cli\\u{1b}]0;owned\\u{7}\\u{d}\\u{1b}[2J\\u{202e}gpj.exe\\u{9b}31m\\u{7f}";
+
+    #[test]
+    fn human_formats_show_control_characters_escaped() {
+        for format in [
+            OutputFormat::Table,
+            OutputFormat::Markdown,
+            OutputFormat::Csv,
+        ] {
+            let (schema, batch) = hostile_batch();
+            let text = render_batch(format, schema, batch);
+            let hidden: Vec<char> = text
+                .chars()
+                .filter(|&c| c != '\n' && is_hidden(c))
+                .collect();
+            assert!(hidden.is_empty(), "{format:?}: {hidden:?} in {text}");
+            assert!(text.contains(SHOWN), "{format:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn csv_quotes_formulas_in_text_cells_only() {
+        let (schema, batch) = hostile_batch();
+        let text = render_batch(OutputFormat::Csv, schema, batch);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], format!("{SHOWN},'-5,-5"));
+        assert_eq!(lines[2], "\"'=HYPERLINK(\"\"x\"\")\",'@SUM(A1),3");
+        assert_eq!(lines[3], "ok,'\\u{9}plain,0");
+        assert_eq!(csv_text("plain"), "plain");
+        assert_eq!(csv_text("+1"), "'+1");
+    }
+
+    #[test]
+    fn json_keeps_text_exact() {
+        let (schema, batch) = hostile_batch();
+        let text = render_batch(OutputFormat::Ndjson, schema, batch);
+        let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["agent"], HOSTILE);
+        assert_eq!(first["text"], "-5");
+        assert_eq!(first["n"], -5);
+    }
+
+    #[test]
+    fn visible_escapes_only_controls() {
+        let cases = [
+            ("plain – text ü", "plain – text ü"),
+            ("a\nb", "a\\u{a}b"),
+            ("\u{200f}\u{2066}\u{61c}", "\\u{200f}\\u{2066}\\u{61c}"),
+            ("\u{85}\0", "\\u{85}\\u{0}"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(visible(text), shown, "{text:?}");
+        }
+        assert_eq!(visible_lines("one\x1b\ntwo"), "one\\u{1b}\ntwo");
     }
 }

@@ -10,6 +10,7 @@ use rustyline::error::ReadlineError;
 
 use crate::cli::OutputFormat;
 use crate::query::{self, Output};
+use crate::render::visible_lines;
 
 const HELP: &str = "\
   SQL ending with ;       run it (several lines are fine)
@@ -24,6 +25,7 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     ctx: &SessionContext,
     mut format: OutputFormat,
+    timeout: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let mut editor = DefaultEditor::new()?;
     let history = history_path();
@@ -51,7 +53,7 @@ pub fn run(
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(error) => {
-                    eprintln!("error: {error:#}");
+                    eprintln!("error: {}", visible_lines(&format!("{error:#}")));
                     continue;
                 }
             }
@@ -68,9 +70,10 @@ pub fn run(
         let _ = editor.add_history_entry(statement.trim());
         let mut out = Output::stdout();
         let started = std::time::Instant::now();
-        match runtime.block_on(query::run_script(ctx, &statement, format, &mut out)) {
+        let work = query::run_script(ctx, &statement, format, &mut out);
+        match runtime.block_on(query::within(timeout, work)) {
             Ok(_) => eprintln!("({:.3} s)", started.elapsed().as_secs_f64()),
-            Err(error) => eprintln!("error: {error}"),
+            Err(error) => eprintln!("error: {}", visible_lines(&error.to_string())),
         }
     }
     if let Some(path) = &history {

@@ -10,6 +10,7 @@ mod lake_safety;
 mod limits;
 mod lossless;
 mod query;
+mod query_limits;
 mod real_logs;
 mod s3;
 mod sample_logs;

@@ -389,7 +389,7 @@ fn report_scope_flags_are_values() {
         "--account",
         "1' OR '1'='1",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 64, "an invalid option value is a usage error");
     assert!(stderr.contains("invalid account id"), "{stderr}");
 }
 
