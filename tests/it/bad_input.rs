@@ -159,7 +159,8 @@ fn bad_arguments_are_usage_errors() {
             "yesterday",
             "sample-logs"
         ]),
-        Some(1)
+        Some(64),
+        "an invalid option value is a usage error"
     );
     assert_eq!(
         status(&["ingest", "--lake", lake_arg, "/no/such/folder"]),
