@@ -648,25 +648,7 @@ mod tests {
 
     fn render(format: OutputFormat) -> String {
         let (schema, batch) = sample();
-        let stream = MemoryStream::try_new(vec![batch], schema.clone(), None).unwrap();
-        let mut out = Vec::new();
-        let style = TableStyle {
-            wrap_to_terminal: false,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let rows = runtime
-            .block_on(write_stream(
-                format,
-                style,
-                &schema,
-                Box::pin(stream),
-                &mut out,
-            ))
-            .unwrap();
-        assert_eq!(rows, 2);
-        String::from_utf8(out).unwrap()
+        render_batch(format, schema, batch)
     }
 
     #[test]

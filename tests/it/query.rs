@@ -36,24 +36,6 @@ fn sql(lake: &Path, query: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Runs the binary with `args`; (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = bin().args(args).output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn sample_lake() -> tempfile::TempDir {
-    let lake = tempfile::tempdir().unwrap();
-    let logs = repo().join("sample-logs");
-    let run = ingest(lake.path(), &[logs.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    lake
-}
-
 /// What the views should say, computed straight from the JSON records.
 #[derive(Debug, Default)]
 struct Expected {

@@ -9,28 +9,10 @@ use serde_json::Value;
 
 use crate::util::*;
 
-/// Runs the binary with `args`; (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = bin().args(args).output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// An empty lake: enough for SQL that reads no table.
 fn empty_lake() -> tempfile::TempDir {
     let lake = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(lake.path().join("events")).unwrap();
-    lake
-}
-
-fn sample_lake() -> tempfile::TempDir {
-    let lake = tempfile::tempdir().unwrap();
-    let logs = repo().join("sample-logs");
-    let run = ingest(lake.path(), &[logs.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
     lake
 }
 

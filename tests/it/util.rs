@@ -294,3 +294,22 @@ pub fn assert_credential_calls_in_their_own_files(path: &Path) -> usize {
     }
     if credential_file { rows } else { 0 }
 }
+
+/// Runs the binary with `args`; (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let output = bin().args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A lake holding `sample-logs`.
+pub fn sample_lake() -> tempfile::TempDir {
+    let lake = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    let run = ingest(lake.path(), &[logs.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    lake
+}
