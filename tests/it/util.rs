@@ -19,15 +19,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared`, or None (and a note) when this checkout has none beside it.
+/// The variable that lets the tests needing `../shared` skip in a checkout without it.
+const SKIP_SHARED: &str = "STS_AUDIT_SKIP_SHARED";
+
+/// `../shared`. When it is absent the test fails, unless `STS_AUDIT_SKIP_SHARED=1` says to
+/// skip (then None, and a note): a green run means these tests ran.
 pub fn shared() -> Option<PathBuf> {
     let dir = repo().join("../shared");
     if dir.join("real-logs").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} is absent", dir.display());
-        None
+        return Some(dir);
     }
+    let skip = std::env::var(SKIP_SHARED).is_ok_and(|v| v == "1");
+    assert!(
+        skip,
+        "{} is absent: these tests read its real logs and generator. Check it out beside the \
+         repository, or set {SKIP_SHARED}=1 to skip them",
+        dir.display()
+    );
+    eprintln!("SKIPPED ({SKIP_SHARED}=1): {} is absent", dir.display());
+    None
 }
 
 pub struct Run {
