@@ -6,7 +6,7 @@
 //! expressions: every view and report reads `events`, so they all see the same slice, and no
 //! user value is ever formatted into SQL text.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -25,24 +25,12 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
 use crate::aws::{Aws, AwsOptions, S3Url};
-use crate::batch;
 use crate::computed_view::ComputedView;
-use crate::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::error::QueryError;
-use crate::sink::lake::{LakeLocation, folder_url};
-use crate::source::key::date_text;
-
-/// The Hive partition columns of `events`, in path order.
-pub const PARTITION_COLUMNS: [(&str, &str); 2] = [
-    (
-        "account_id",
-        "partition: recipient_account_id, validated (12 digits) or `unknown`",
-    ),
-    (
-        "date",
-        "partition: the UTC date of event_time, YYYY-MM-DD (filter on it to skip whole folders)",
-    ),
-];
+use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore};
+use crate::lake::partition::date_text;
+use crate::lake::schema::{self, PARTITION_COLUMNS};
+use crate::lake::{EVENTS_DIR, LakeLocation, events_dir, folder_url};
 
 /// A derived view: its name and its SQL, registered in this order (later views read earlier ones).
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +71,11 @@ pub const VIEWS: &[ViewSql] = &[
         computed_once: false,
     },
 ];
+
+/// The views' SQL in registration order, which the derived tables' fingerprint hashes.
+pub fn views_sql() -> Vec<&'static str> {
+    VIEWS.iter().map(|view| view.sql).collect()
+}
 
 /// Which slice of the lake the tables show. Times are microseconds UTC, `to` exclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,7 +145,7 @@ fn date_text_of(micros: i64) -> String {
 /// The schema of `events` as DataFusion reads it: the lake's file schema with strings as
 /// `Utf8View` (what DataFusion's Parquet reader produces natively), then the partition columns.
 pub fn events_file_schema() -> SchemaRef {
-    let fields: Vec<Field> = batch::schema()
+    let fields: Vec<Field> = schema::schema()
         .fields()
         .iter()
         .map(|field| {
@@ -164,20 +157,6 @@ pub fn events_file_schema() -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-/// Where the lake's `events` folder is; an error that says what to do when there is no lake.
-pub fn events_dir(lake: &Path) -> Result<PathBuf, QueryError> {
-    let events = lake.join("events");
-    if !events.is_dir() {
-        return Err(QueryError::NoLake {
-            lake: lake.display().to_string(),
-        });
-    }
-    std::fs::canonicalize(&events).map_err(|source| QueryError::Io {
-        path: events.clone(),
-        source,
-    })
 }
 
 /// Whether `assumptions` and `sessions` are read from the lake's derived tables (see
@@ -277,7 +256,7 @@ pub async fn open_catalog_with(
         // An account scope changes which copy of a cross-account call speaks for it: computed.
         Derived::WhenCurrent if !scope.accounts.is_empty() => (None, None),
         Derived::WhenCurrent => {
-            let found = store.freshness().await?;
+            let found = store.freshness(&views_sql()).await?;
             let tables = match &found {
                 Freshness::Current(stamp) => {
                     Some((stamp.build.clone(), derived_in_scope(scope).to_vec()))
@@ -352,7 +331,7 @@ async fn s3_events_url(
     };
     let aws = Aws::load(aws).await;
     let store = aws.object_store(&lake.bucket).await.map_err(remote)?;
-    let events = object_store::path::Path::from(format!("{}events", lake.folder()));
+    let events = object_store::path::Path::from(format!("{}{EVENTS_DIR}", lake.folder()));
     let listing = store
         .list_with_delimiter(Some(&events))
         .await
@@ -366,7 +345,7 @@ async fn s3_events_url(
         .map_err(QueryError::setup("lake URL"))?;
     ctx.register_object_store(bucket.as_ref(), store);
     let prefix = lake.folder();
-    let folders: Vec<&str> = prefix.split('/').chain(["events"]).collect();
+    let folders: Vec<&str> = prefix.split('/').chain([EVENTS_DIR]).collect();
     let url = url::Url::parse(&format!("s3://{}/", lake.bucket))
         .ok()
         .and_then(|bucket| folder_url(&bucket, &folders))
@@ -483,9 +462,9 @@ pub struct TableDoc {
     pub columns: Vec<(String, String)>,
 }
 
-/// The documentation of `events` and of every view, from `batch::COLUMNS` and the views' headers.
+/// The documentation of `events` and of every view, from `schema::COLUMNS` and the views' headers.
 pub fn table_docs() -> Vec<TableDoc> {
-    let mut columns: Vec<(String, String)> = batch::COLUMNS
+    let mut columns: Vec<(String, String)> = schema::COLUMNS
         .iter()
         .map(|c| (c.name.to_owned(), c.doc.to_owned()))
         .collect();

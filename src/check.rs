@@ -18,6 +18,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::lake::partition::{ACCOUNT_FOLDER, DATE_FOLDER};
+use crate::lake::{EVENTS_DIR, MANIFEST_DIR, events_dir};
 use crate::source::key;
 
 /// One damaged data file and what it held.
@@ -69,7 +71,7 @@ pub fn run(lake: &Path) -> Result<CheckReport, crate::error::QueryError> {
 
 /// The Parquet data files under `<lake>/events` (not hidden, not temporary), sorted.
 fn data_files(lake: &Path) -> Result<Vec<PathBuf>, crate::error::QueryError> {
-    let events = crate::catalog::events_dir(lake)?;
+    let events = events_dir(lake)?;
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&events)
         .into_iter()
         .filter_map(Result::ok)
@@ -158,7 +160,7 @@ fn partition_of(path: &Path) -> (Option<String>, Option<String>) {
             .next()
             .map(str::to_owned)
     };
-    (value("account_id="), value("date="))
+    (value(ACCOUNT_FOLDER), value(DATE_FOLDER))
 }
 
 /// `part-<run>-<worker>-<n>.parquet`, where a run id is `<time>-<salt>`.
@@ -195,7 +197,7 @@ fn source_files(path: &Path) -> Option<Vec<String>> {
 /// The sources the manifest records for `run` whose key names `account` (or no account).
 fn manifest_sources(lake: &Path, run: Option<&str>, account: Option<&str>) -> Vec<String> {
     let Some(run) = run else { return Vec::new() };
-    let segment = lake.join("_manifest").join(format!("run-{run}.jsonl"));
+    let segment = lake.join(MANIFEST_DIR).join(format!("run-{run}.jsonl"));
     let Ok(file) = File::open(&segment) else {
         return Vec::new();
     };
@@ -271,7 +273,7 @@ impl CheckReport {
 /// be read (a footer check only, fast), as lines to add to the error, with where to go next.
 pub fn damaged_footers_note(lake: &str, error: &str) -> Option<String> {
     let lake = Path::new(lake);
-    if !error.to_lowercase().contains("parquet") || !lake.join("events").is_dir() {
+    if !error.to_lowercase().contains("parquet") || !lake.join(EVENTS_DIR).is_dir() {
         return None;
     }
     let files = data_files(lake).ok()?;

@@ -13,17 +13,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::batch::col;
 use crate::decode::record::{RecordFields, to_row};
 use crate::decode::sts::is_credential_call;
 use crate::decode::time::date_of;
 use crate::decode::{Content, FileBuffer, Item, for_each_record, read_decompressed};
 use crate::error::{FileError, SinkError};
+use crate::lake::LakeLocation;
+use crate::lake::partition::{PartitionKey, partition_account};
+use crate::lake::schema::col;
 use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::{DedupIndex, PartitionKeys};
-use crate::sink::lake::{Lake, LakeLocation};
+use crate::sink::lake::Lake;
 use crate::sink::manifest::{Manifest, ManifestEntry, SegmentWriter};
-use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, partition_account};
+use crate::sink::partition::{FileKind, PartWriter, Partitions};
 use crate::sink::rejected::{RecordText, RejectedLog};
 use crate::sink::remote::RemoteLake;
 use crate::source::key::{Scope, TrailFolder};
@@ -850,7 +852,7 @@ impl RecordSink<'_, '_> {
     }
 }
 
-fn in_scope(scope: &Scope, time: i64, row: &crate::batch::Row) -> bool {
+fn in_scope(scope: &Scope, time: i64, row: &crate::lake::schema::Row) -> bool {
     let listed = |list: &[String], value: Option<&str>| {
         list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
     };

@@ -12,6 +12,8 @@
 //! catalog (DataFusion over the lake + queries/views)  ->  sql (read-only)  ->  report  ->  render
 //! ```
 //!
+//! `lake` is what both lines share: where the lake is, its folder names, the `events` schema,
+//! its partitions and the derived tables' layout; it imports neither line.
 //! `aws` holds the AWS access (credentials, region, endpoint) that both S3 ends share.
 //! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
 //! that nothing but the live session token is lost on the way into the lake.
@@ -26,6 +28,7 @@ pub mod decode;
 pub mod derived;
 pub mod error;
 pub mod ingest;
+pub mod lake;
 pub mod plan;
 pub mod query;
 pub mod rebuild;

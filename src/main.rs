@@ -14,10 +14,10 @@ use sts_audit::cli::{
 use sts_audit::derived::{self, DeriveSummary};
 use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
+use sts_audit::lake::{LakeLocation, LakeLock};
 use sts_audit::plan::{IngestPlan, aws_options, default_memory_limit};
 use sts_audit::query::{self, Output};
 use sts_audit::render::visible_lines;
-use sts_audit::sink::lake::{LakeLocation, LakeLock};
 use sts_audit::{check, report, shell, sql};
 
 const EXIT_FAILED: u8 = 1;

@@ -10,8 +10,8 @@ use crate::cli::{AwsArgs, IngestArgs, SummaryFormat};
 use crate::decode::record::RecordLimits;
 use crate::decode::time::parse_event_time;
 use crate::error::PlanError;
-use crate::sink::lake::LakeLocation;
-use crate::sink::partition::is_account_id;
+use crate::lake::LakeLocation;
+use crate::lake::partition::is_account_id;
 use crate::source::key::Scope;
 
 /// Where logs are read from.

@@ -13,13 +13,13 @@ use datafusion::physical_plan::memory::MemoryStream;
 use crate::aws::AwsOptions;
 use crate::catalog::{self, Derived, QueryResources, QueryScope, TableDoc};
 use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
-use crate::derived::Freshness;
 use crate::error::{PlanError, QueryError};
+use crate::lake::LakeLocation;
+use crate::lake::derived::Freshness;
+use crate::lake::partition::is_account_id;
 use crate::plan::{aws_options, default_memory_limit, parse_bound};
 use crate::render::{self, TableStyle};
 use crate::report::{self, Report};
-use crate::sink::lake::LakeLocation;
-use crate::sink::partition::is_account_id;
 use crate::sql;
 
 /// Where results go and how tables are laid out there.

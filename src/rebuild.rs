@@ -9,9 +9,9 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use serde_json::{Map, Value};
 
-use crate::batch::{COLUMNS, Kind, col};
 use crate::decode::record::{FieldKind, LOGSTASH_TIME, TLS_KEYS, TOP_LEVEL};
 use crate::decode::time::format_event_time;
+use crate::lake::schema::{COLUMNS, Kind, col};
 
 /// Rebuilds the record of row `row` of a batch with the lake's schema.
 pub fn rebuild_record(batch: &RecordBatch, row: usize) -> Result<Value, String> {

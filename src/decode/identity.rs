@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::lenient::{Lenient, Text, read_or_default};
 use super::time::parse_event_time;
-use crate::batch::{Cell, Row, col};
+use crate::lake::schema::{Cell, Row, col};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]

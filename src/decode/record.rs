@@ -15,7 +15,7 @@ pub use super::secrets::token_fingerprint;
 use super::secrets::{may_hold_secret, redact, redacted, secret_key, secret_value_fingerprint};
 use super::sts::{StsCall, derive_into, is_credential_call};
 use super::time::{is_canonical, parse_event_time};
-use crate::batch::{Cell, Row, col};
+use crate::lake::schema::{Cell, Row, col};
 
 /// How a top-level field is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

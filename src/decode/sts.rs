@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::time::parse_expiration;
-use crate::batch::{Cell, Row, col};
+use crate::lake::schema::{Cell, Row, col};
 
 /// The calls that issue credentials, as `eventName` spells them.
 pub const CREDENTIAL_CALLS: [&str; 6] = [

@@ -42,9 +42,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
-use super::partition::{PartitionKey, is_account_id};
 use super::remote::RemoteLake;
 use crate::error::SinkError;
+use crate::lake::partition::{PartitionKey, is_account_id};
+use crate::lake::schema::KEY_COLUMNS;
 
 type KeySet = HashSet<u128, BuildHasherDefault<PrehashedKey>>;
 
@@ -556,9 +557,6 @@ impl DedupIndex {
         Ok(())
     }
 }
-
-/// The columns a partition's existing keys are read from.
-pub const KEY_COLUMNS: [&str; 3] = ["event_id", "recipient_account_id", "event_time"];
 
 /// The run's spill file: the keys of spilled slots, one sorted run after another. It has no
 /// name (created unlinked), so it disappears with the process however the run ends.

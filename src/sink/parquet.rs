@@ -15,8 +15,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::lake::{commit, create_temporary};
-use crate::batch::{COLUMNS, col, pick_rows};
+use crate::batch::pick_rows;
 use crate::error::SinkError;
+use crate::lake::schema::{COLUMNS, col};
 
 /// Rows per row group at most: large enough for good compression and few footers, small enough
 /// that a reader prunes by event time at a useful granularity.

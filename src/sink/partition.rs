@@ -4,79 +4,18 @@
 //! never wait on each other to append.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-use chrono::NaiveDate;
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 
 use super::parquet::{PartFile, event_times, time_order};
 use super::remote::RemoteLake;
-use crate::batch::{EventBatchBuilder, Row, compact, pick_rows, schema};
+use crate::batch::{EventBatchBuilder, compact, pick_rows};
 use crate::error::SinkError;
-use crate::source::key::date_text;
-
-/// A partition of the `events` table; both parts are validated, so they are safe as path names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionKey {
-    account: String,
-    date: NaiveDate,
-}
-
-/// The partition account for records whose account is missing or malformed.
-pub const UNKNOWN_ACCOUNT: &str = "unknown";
-
-impl PartitionKey {
-    /// The record's `recipientAccountId` when it is 12 digits, else `unknown`: a record can
-    /// never name a folder outside the lake. The partition depends on the record alone, never
-    /// on where its file was found, so that a record read once from a loose file and once
-    /// under `AWSLogs/<account>/` lands in the same partition and is stored once (the file's
-    /// path stays in `source_file`).
-    pub fn new(recipient: Option<&str>, date: NaiveDate) -> PartitionKey {
-        PartitionKey {
-            account: partition_account(recipient).to_owned(),
-            date,
-        }
-    }
-
-    pub fn account(&self) -> &str {
-        &self.account
-    }
-
-    pub fn date(&self) -> NaiveDate {
-        self.date
-    }
-
-    /// `<events>/account_id=<account>/date=<YYYY-MM-DD>`
-    pub fn dir(&self, events_dir: &Path) -> PathBuf {
-        events_dir
-            .join(format!("account_id={}", self.account))
-            .join(format!("date={}", date_text(self.date)))
-    }
-
-    /// `events/account_id=<account>/date=<YYYY-MM-DD>`, relative to the lake's root.
-    pub fn relative_dir(&self) -> String {
-        format!(
-            "events/account_id={}/date={}",
-            self.account,
-            date_text(self.date)
-        )
-    }
-}
-
-/// The account folder for a record: see [`PartitionKey::new`].
-pub fn partition_account(recipient: Option<&str>) -> &str {
-    recipient
-        .filter(|account| is_account_id(account))
-        .unwrap_or(UNKNOWN_ACCOUNT)
-}
-
-/// Twelve ASCII digits.
-pub fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::lake::partition::PartitionKey;
+use crate::lake::schema::{Row, schema};
 
 /// How long after the newest row of a partition a row may still arrive and be written in time
 /// order. Logs are read in delivery order, and CloudTrail delivers most events within minutes,
@@ -569,32 +508,11 @@ fn time_ordered_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use std::fs::File;
+    use std::path::Path;
 
-    #[test]
-    fn partition_accounts_are_validated() {
-        let date = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        let cases = [
-            (Some("111122223333"), "111122223333"),
-            (Some("../../etc"), "unknown"),
-            (Some("12345"), "unknown"),
-            (Some("1111222233334"), "unknown"),
-            (None, "unknown"),
-        ];
-        for (recipient, expected) in cases {
-            let key = PartitionKey::new(recipient, date);
-            assert_eq!(key.account(), expected);
-            let dir = key.dir(Path::new("/lake/events"));
-            assert_eq!(
-                dir,
-                PathBuf::from(format!(
-                    "/lake/events/account_id={expected}/date=2024-03-01"
-                ))
-            );
-        }
-    }
-
-    use crate::batch::{Cell, col};
+    use crate::lake::schema::{Cell, col};
     use arrow::array::AsArray;
     use arrow::datatypes::TimestampMicrosecondType;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

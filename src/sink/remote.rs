@@ -26,10 +26,11 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetObjectReader;
 use tokio::runtime::Handle;
 
-use super::dedup::KEY_COLUMNS;
-use super::partition::PartitionKey;
 use crate::aws::S3Url;
 use crate::error::SinkError;
+use crate::lake::partition::PartitionKey;
+use crate::lake::schema::KEY_COLUMNS;
+use crate::lake::{EVENTS_DIR, MANIFEST_DIR};
 
 pub struct RemoteLake {
     url: S3Url,
@@ -70,14 +71,14 @@ impl RemoteLake {
 
     /// Copies the manifest segments to `local_dir`, where the run reads them.
     pub fn download_manifest(&self, local_dir: &Path) -> Result<usize, SinkError> {
-        let folder = self.path("_manifest");
+        let folder = self.path(MANIFEST_DIR);
         self.runtime.block_on(async {
             let objects: Vec<_> = self
                 .store
                 .list(Some(&folder))
                 .try_collect()
                 .await
-                .map_err(|e| self.error("listing", "_manifest", e))?;
+                .map_err(|e| self.error("listing", MANIFEST_DIR, e))?;
             let mut copied = 0;
             for object in objects {
                 let Some(name) = object.location.filename() else {
@@ -86,7 +87,7 @@ impl RemoteLake {
                 if name.starts_with('.') || !name.ends_with(".jsonl") {
                     continue;
                 }
-                let relative = format!("_manifest/{name}");
+                let relative = format!("{MANIFEST_DIR}/{name}");
                 let bytes = self
                     .store
                     .get(&object.location)
@@ -164,13 +165,13 @@ impl RemoteLake {
 
     /// True when the lake has an `events/` folder with anything in it.
     pub fn has_events(&self) -> Result<bool, SinkError> {
-        let folder = self.path("events");
+        let folder = self.path(EVENTS_DIR);
         self.runtime.block_on(async {
             let listing = self
                 .store
                 .list_with_delimiter(Some(&folder))
                 .await
-                .map_err(|e| self.error("listing", "events", e))?;
+                .map_err(|e| self.error("listing", EVENTS_DIR, e))?;
             Ok(!listing.common_prefixes.is_empty() || !listing.objects.is_empty())
         })
     }

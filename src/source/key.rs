@@ -3,7 +3,7 @@
 //! folder can be pruned before it is walked. The account in a path only prunes; records carry
 //! their own `recipientAccountId`, which is what the lake trusts.
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{Days, NaiveDate};
 
 /// Which CloudTrail folder a key is under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +121,6 @@ impl Scope {
             && self.accounts.is_empty()
             && self.regions.is_empty()
     }
-}
-
-/// `YYYY-MM-DD` of a date, the spelling of the `date=` partition.
-pub fn date_text(date: NaiveDate) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
 }
 
 /// The delivery time in a CloudTrail file name, `<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>`
