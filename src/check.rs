@@ -69,7 +69,7 @@ pub fn run(lake: &Path) -> Result<CheckReport, crate::error::QueryError> {
 
 /// The Parquet data files under `<lake>/events` (not hidden, not temporary), sorted.
 fn data_files(lake: &Path) -> Result<Vec<PathBuf>, crate::error::QueryError> {
-    let events = crate::catalog::events_dir(lake)?;
+    let events = crate::query::catalog::events_dir(lake)?;
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&events)
         .into_iter()
         .filter_map(Result::ok)

@@ -46,8 +46,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::aws::AwsOptions;
-use crate::catalog::{self, Derived, QueryScope, VIEWS};
 use crate::error::QueryError;
+use crate::query::catalog::{self, Derived, QueryScope, VIEWS};
 use crate::sink::lake::{LakeLocation, LakeLock, folder_url};
 
 /// The views kept as tables, in the order they are built (later ones read earlier ones).

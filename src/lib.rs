@@ -18,10 +18,9 @@
 
 pub mod aws;
 pub mod batch;
-pub mod catalog;
 pub mod check;
 pub mod cli;
-pub mod computed_view;
+pub mod commands;
 pub mod decode;
 pub mod derived;
 pub mod error;
@@ -30,8 +29,5 @@ pub mod plan;
 pub mod query;
 pub mod rebuild;
 pub mod render;
-pub mod report;
-pub mod shell;
 pub mod sink;
 pub mod source;
-pub mod sql;

@@ -7,18 +7,19 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use sts_audit::check;
 use sts_audit::cli::{
     AnalyzeArgs, CheckArgs, Cli, Command, DeriveArgs, IngestArgs, OutputFormat, ReportArgs,
     SchemaArgs, SqlArgs, SummaryFormat,
 };
+use sts_audit::commands::{self as query, Output, shell};
 use sts_audit::derived::{self, DeriveSummary};
 use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
 use sts_audit::plan::{IngestPlan, aws_options, default_memory_limit};
-use sts_audit::query::{self, Output};
+use sts_audit::query::{report, sql};
 use sts_audit::render::visible_lines;
 use sts_audit::sink::lake::{LakeLocation, LakeLock};
-use sts_audit::{check, report, shell, sql};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_PARTIAL: u8 = 2;

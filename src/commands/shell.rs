@@ -9,7 +9,7 @@ use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
 use crate::cli::OutputFormat;
-use crate::query::{self, Output};
+use crate::commands::{self as query, Output};
 use crate::render::visible_lines;
 
 const HELP: &str = "\

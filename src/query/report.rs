@@ -28,27 +28,27 @@ pub const CORE_REPORTS: &[&str] = &[
 const BUILT_IN: &[(&str, &str)] = &[
     (
         "role-assumptions.sql",
-        include_str!("../queries/reports/role-assumptions.sql"),
+        include_str!("../../queries/reports/role-assumptions.sql"),
     ),
     (
         "source-ips.sql",
-        include_str!("../queries/reports/source-ips.sql"),
+        include_str!("../../queries/reports/source-ips.sql"),
     ),
     (
         "session-durations.sql",
-        include_str!("../queries/reports/session-durations.sql"),
+        include_str!("../../queries/reports/session-durations.sql"),
     ),
     (
         "cross-account.sql",
-        include_str!("../queries/reports/cross-account.sql"),
+        include_str!("../../queries/reports/cross-account.sql"),
     ),
     (
         "role-chains.sql",
-        include_str!("../queries/reports/role-chains.sql"),
+        include_str!("../../queries/reports/role-chains.sql"),
     ),
     (
         "denied-assumptions.sql",
-        include_str!("../queries/reports/denied-assumptions.sql"),
+        include_str!("../../queries/reports/denied-assumptions.sql"),
     ),
 ];
 

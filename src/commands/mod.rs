@@ -1,5 +1,7 @@
 //! The query commands: `report`, `sql`, `schema` and `analyze`, wiring catalog → SQL → render.
 
+pub mod shell;
+
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::Arc;
@@ -11,16 +13,16 @@ use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::memory::MemoryStream;
 
 use crate::aws::AwsOptions;
-use crate::catalog::{self, Derived, QueryResources, QueryScope, TableDoc};
 use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
 use crate::derived::Freshness;
 use crate::error::{PlanError, QueryError};
 use crate::plan::{aws_options, default_memory_limit, parse_bound};
+use crate::query::catalog::{self, Derived, QueryResources, QueryScope, TableDoc};
+use crate::query::report::{self, Report};
+use crate::query::sql;
 use crate::render::{self, TableStyle};
-use crate::report::{self, Report};
 use crate::sink::lake::LakeLocation;
 use crate::sink::partition::is_account_id;
-use crate::sql;
 
 /// Where results go and how tables are laid out there.
 pub struct Output {

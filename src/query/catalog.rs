@@ -26,9 +26,9 @@ use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::batch;
-use crate::computed_view::ComputedView;
 use crate::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::error::QueryError;
+use crate::query::computed_view::ComputedView;
 use crate::sink::lake::{LakeLocation, folder_url};
 use crate::source::key::date_text;
 
@@ -59,27 +59,27 @@ pub struct ViewSql {
 pub const VIEWS: &[ViewSql] = &[
     ViewSql {
         name: "assumptions",
-        sql: include_str!("../queries/views/assumptions.sql"),
+        sql: include_str!("../../queries/views/assumptions.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "issued_credentials",
-        sql: include_str!("../queries/views/issued_credentials.sql"),
+        sql: include_str!("../../queries/views/issued_credentials.sql"),
         computed_once: true,
     },
     ViewSql {
         name: "session_usage",
-        sql: include_str!("../queries/views/session_usage.sql"),
+        sql: include_str!("../../queries/views/session_usage.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "sessions",
-        sql: include_str!("../queries/views/sessions.sql"),
+        sql: include_str!("../../queries/views/sessions.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "caller_sources",
-        sql: include_str!("../queries/views/caller_sources.sql"),
+        sql: include_str!("../../queries/views/caller_sources.sql"),
         computed_once: false,
     },
 ];
