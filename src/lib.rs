@@ -13,14 +13,16 @@
 //! ```
 //!
 //! `aws` holds the AWS access (credentials, region, endpoint) that both S3 ends share.
-//! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
-//! that nothing but the live session token is lost on the way into the lake.
+//! `ingest` orchestrates the first stages, `query` the last (its module docs give the order);
+//! `plan` validates what a run is asked to do. `rebuild` is the inverse of `decode` + `batch`
+//! and proves that nothing but the live session token is lost on the way into the lake.
+//!
+//! The command line (clap) and the commands are the binary's (`src/cli.rs`, `src/commands/`):
+//! this library takes plain types and returns the typed errors of `error`.
 
 pub mod aws;
 pub mod batch;
 pub mod check;
-pub mod cli;
-pub mod commands;
 pub mod decode;
 pub mod derived;
 pub mod error;

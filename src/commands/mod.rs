@@ -1,6 +1,17 @@
-//! The query commands: `report`, `sql`, `schema` and `analyze`, wiring catalog → SQL → render.
+//! The subcommands, one file each: each takes its clap arguments, turns them into the
+//! library's plain types, runs the library and says how the run ended ([`Outcome`]). What
+//! several share lives here: opening the lake from the scope flags, where results go
+//! ([`Output`]), the query runtime and statement runner. `anyhow` stops here; `main` maps the
+//! outcome or error to an exit code. The library below never sees a clap type.
 
-pub mod shell;
+mod analyze;
+mod check;
+mod derive;
+mod ingest;
+mod report;
+mod schema;
+mod shell;
+mod sql;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -8,21 +19,53 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::context::SessionContext;
 use datafusion::physical_plan::memory::MemoryStream;
+use serde::Serialize;
+use sts_audit::aws::AwsOptions;
+use sts_audit::derived::Freshness;
+use sts_audit::error::{PlanError, QueryError};
+use sts_audit::plan::{bytes, default_memory_limit, validate_scope};
+use sts_audit::query::catalog::{self, Derived, QueryResources, QueryScope};
+use sts_audit::query::sql as statements;
+use sts_audit::render::{self, TableStyle};
+use sts_audit::sink::lake::LakeLocation;
 
-use crate::aws::AwsOptions;
-use crate::cli::{LakeArgs, OutputArgs, OutputFormat};
-use crate::derived::Freshness;
-use crate::error::{PlanError, QueryError};
-use crate::plan::{aws_options, default_memory_limit, parse_bound};
-use crate::query::catalog::{self, Derived, QueryResources, QueryScope, TableDoc};
-use crate::query::report::{self, Report};
-use crate::query::sql;
-use crate::render::{self, TableStyle};
-use crate::sink::lake::LakeLocation;
-use crate::sink::partition::is_account_id;
+use crate::cli::{Command, LakeArgs, OutputArgs, OutputFormat, ScopeArgs, SummaryFormat};
+
+/// How a command that ran to its end finished; `main` turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// It finished, but some inputs failed (each was reported on stderr).
+    Partial,
+    /// The options cannot work together, which clap cannot tell (reported on stderr).
+    Usage,
+}
+
+impl Outcome {
+    /// `Partial` when some inputs failed, else `Success`.
+    fn unless_failures(has_failures: bool) -> Outcome {
+        match has_failures {
+            true => Outcome::Partial,
+            false => Outcome::Success,
+        }
+    }
+}
+
+/// Runs `command`.
+pub fn run(command: &Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Derive(args) => derive::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Sql(args) => sql::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Check(args) => check::run(args),
+    }
+}
 
 /// Where results go and how tables are laid out there.
 pub struct Output {
@@ -31,24 +74,24 @@ pub struct Output {
 }
 
 impl Output {
+    /// `--output FILE`, else stdout.
     pub fn open(args: &OutputArgs) -> Result<Output, QueryError> {
-        match &args.output {
-            Some(path) => {
-                let file = File::create(path).map_err(|source| QueryError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                Ok(Output {
-                    writer: Box::new(BufWriter::new(file)),
-                    style: TableStyle {
-                        wrap_to_terminal: false,
-                    },
-                })
-            }
-            None => Ok(Output::stdout()),
-        }
+        let Some(path) = &args.output else {
+            return Ok(Output::stdout());
+        };
+        let file = File::create(path).map_err(|source| QueryError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Output {
+            writer: Box::new(BufWriter::new(file)),
+            style: TableStyle {
+                wrap_to_terminal: false,
+            },
+        })
     }
 
+    /// Stdout; tables wrap to the terminal when it is one.
     pub fn stdout() -> Output {
         let stdout = std::io::stdout();
         let wrap_to_terminal = stdout.is_terminal();
@@ -59,41 +102,25 @@ impl Output {
     }
 }
 
-/// The scope flags as typed bounds; the same rules as `ingest` (`--to` date inclusive).
-pub fn scope_of(args: &LakeArgs) -> Result<QueryScope, PlanError> {
-    let now = chrono::Utc::now();
-    let from = args
-        .from
-        .as_deref()
-        .map(|t| parse_bound("--from", t, now, false))
-        .transpose()?;
-    let to = args
-        .to
-        .as_deref()
-        .map(|t| parse_bound("--to", t, now, true))
-        .transpose()?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from >= to
-    {
-        return Err(PlanError::EmptyRange {
-            from: args.from.clone().unwrap_or_default(),
-            to: args.to.clone().unwrap_or_default(),
-        });
-    }
-    if let Some(bad) = args.accounts.iter().find(|a| !is_account_id(a)) {
-        return Err(PlanError::Account(bad.clone()));
-    }
+/// The scope flags as typed bounds, by the rules `ingest` uses too.
+fn query_scope(args: &ScopeArgs) -> Result<QueryScope, PlanError> {
+    let bounds = validate_scope(
+        args.from.as_deref(),
+        args.to.as_deref(),
+        &args.accounts,
+        chrono::Utc::now(),
+    )?;
     Ok(QueryScope {
-        from,
-        to,
+        from: bounds.from,
+        to: bounds.to,
         accounts: args.accounts.clone(),
     })
 }
 
 /// The lake as `--lake`, the scope flags and `--no-derived` say. On a terminal, says so when
 /// the derived tables are stale (an ingest ran since `derive`), because queries are slower.
-pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
-    let scope = scope_of(args)?;
+async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
+    let scope = query_scope(&args.scope)?;
     let resources = QueryResources {
         memory: memory_limit(args.memory_limit),
         max_spill: args.max_spill,
@@ -103,37 +130,47 @@ pub async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
         true => Derived::Ignore,
         false => Derived::WhenCurrent,
     };
-    let aws = aws_options(&args.aws);
+    let aws = AwsOptions::from(&args.aws);
     let catalog = catalog::open_catalog_with(&lake, &aws, &scope, resources, derived).await?;
-    if catalog.derived == Some(Freshness::Stale) && std::io::stderr().is_terminal() {
-        eprintln!(
-            "sts-audit: note: the derived tables predate the last ingest, so assumptions and \
-             sessions are computed from events (slower); `sts-audit derive --lake {}` updates them",
-            args.lake
-        );
-    }
-    if let Some(Freshness::Incomplete { build }) = &catalog.derived {
-        eprintln!(
-            "sts-audit: warning: derived/CURRENT.json names build {build}, whose files are \
-             missing or changed, so assumptions and sessions are computed from events (slower); \
-             `sts-audit derive --lake {}` rebuilds them",
-            args.lake
-        );
-    }
+    note_derived_freshness(catalog.derived.as_ref(), &args.lake);
     Ok(catalog.ctx)
 }
 
-/// `--memory-limit` in bytes, or the default for this machine ([`default_memory_limit`]).
-pub fn memory_limit(flag: Option<u64>) -> usize {
-    match flag {
-        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
-        None => default_memory_limit(),
+/// Tells why assumptions and sessions will be computed from events (slower): stale derived
+/// tables (on a terminal only, as a hint), or a build whose files are gone (always).
+fn note_derived_freshness(freshness: Option<&Freshness>, lake: &str) {
+    if freshness == Some(&Freshness::Stale) && std::io::stderr().is_terminal() {
+        eprintln!(
+            "sts-audit: note: the derived tables predate the last ingest, so assumptions and \
+             sessions are computed from events (slower); `sts-audit derive --lake {lake}` updates them"
+        );
     }
+    if let Some(Freshness::Incomplete { build }) = freshness {
+        eprintln!(
+            "sts-audit: warning: derived/CURRENT.json names build {build}, whose files are \
+             missing or changed, so assumptions and sessions are computed from events (slower); \
+             `sts-audit derive --lake {lake}` rebuilds them"
+        );
+    }
+}
+
+/// `--memory-limit` in bytes, or the default for this machine ([`default_memory_limit`]).
+fn memory_limit(flag: Option<u64>) -> usize {
+    flag.map_or_else(default_memory_limit, bytes)
+}
+
+/// The runtime of the query commands; its threads run query operators, which recurse per
+/// level of an expression like the planner, so they get the same deep stack.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(statements::STACK_BYTES)
+        .build()?)
 }
 
 /// `work`, stopped with [`QueryError::Timeout`] when it takes longer than `limit`. Dropping
 /// it cancels the query: DataFusion stops its tasks when their stream is dropped.
-pub async fn within<T>(
+async fn within<T>(
     limit: Option<Duration>,
     work: impl Future<Output = Result<T, QueryError>>,
 ) -> Result<T, QueryError> {
@@ -146,53 +183,22 @@ pub async fn within<T>(
 }
 
 /// Runs every statement of `script` in order, writing each result; returns the rows written.
-pub async fn run_script(
+async fn run_script(
     ctx: &SessionContext,
     script: &str,
     format: OutputFormat,
     out: &mut Output,
 ) -> Result<u64, QueryError> {
     let mut rows = 0;
-    for statement in sql::parse_statements(script)? {
-        let (schema, stream) = sql::execute(ctx, statement).await?;
-        rows += render::write_stream(format, out.style, &schema, stream, &mut out.writer).await?;
+    for statement in statements::parse_statements(script)? {
+        let (schema, stream) = statements::execute(ctx, statement).await?;
+        rows += render::write_stream(format.into(), out.style, &schema, stream, &mut out.writer)
+            .await?;
     }
     Ok(rows)
 }
 
-/// `report --list`: the reports as a table.
-pub async fn list_reports(
-    reports: &[&Report],
-    format: OutputFormat,
-    out: &mut Output,
-) -> Result<(), QueryError> {
-    let column = |get: fn(&Report) -> String| -> Arc<StringArray> {
-        Arc::new(StringArray::from_iter_values(
-            reports.iter().map(|r| get(r)),
-        ))
-    };
-    let batch = text_batch(
-        &["name", "title", "description", "parameters", "origin"],
-        vec![
-            column(|r| r.name.clone()),
-            column(|r| r.title.clone()),
-            column(|r| r.description.clone()),
-            column(|r| r.parameters.join(", ")),
-            column(|r| r.origin.clone()),
-        ],
-    )?;
-    write_batch(batch, format, out).await
-}
-
-pub fn find_report<'a>(
-    reports: &'a std::collections::BTreeMap<String, Report>,
-    name: &str,
-) -> Result<&'a Report, QueryError> {
-    reports.get(name).ok_or_else(|| QueryError::UnknownReport {
-        name: name.to_owned(),
-    })
-}
-
+/// A batch of text columns named `names`, for listings (reports, tables, columns).
 fn text_batch(names: &[&str], columns: Vec<Arc<StringArray>>) -> Result<RecordBatch, QueryError> {
     let schema = Arc::new(Schema::new(
         names
@@ -204,6 +210,7 @@ fn text_batch(names: &[&str], columns: Vec<Arc<StringArray>>) -> Result<RecordBa
     RecordBatch::try_new(schema, columns).map_err(|e| QueryError::Render(e.to_string()))
 }
 
+/// Writes one batch as query results are written.
 async fn write_batch(
     batch: RecordBatch,
     format: OutputFormat,
@@ -212,7 +219,7 @@ async fn write_batch(
     let schema: SchemaRef = batch.schema();
     let stream = MemoryStream::try_new(vec![batch], schema.clone(), None)?;
     render::write_stream(
-        format,
+        format.into(),
         out.style,
         &schema,
         Box::pin(stream),
@@ -222,152 +229,23 @@ async fn write_batch(
     Ok(())
 }
 
-/// The tables and views (`table` None), one table's columns, or every column of every table.
-pub async fn describe(
-    ctx: &SessionContext,
-    table: Option<&str>,
-    all: bool,
-    format: OutputFormat,
-    out: &mut Output,
-) -> Result<(), QueryError> {
-    let docs = catalog::table_docs();
-    let Some(_) = table.or(all.then_some("")) else {
-        let batch = text_batch(
-            &["table", "kind", "description"],
-            vec![
-                Arc::new(StringArray::from_iter_values(docs.iter().map(|d| &d.name))),
-                Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.kind))),
-                Arc::new(StringArray::from_iter_values(
-                    docs.iter().map(|d| &d.description),
-                )),
-            ],
-        )?;
-        return write_batch(batch, format, out).await;
-    };
-    let chosen: Vec<&TableDoc> = match table {
-        Some(name) => vec![
-            docs.iter()
-                .find(|d| d.name == name)
-                .ok_or_else(|| QueryError::UnknownTable(name.to_owned()))?,
-        ],
-        None => docs.iter().collect(),
-    };
-    let (mut tables, mut names, mut types, mut meanings) = (vec![], vec![], vec![], vec![]);
-    for doc in chosen {
-        let schema = ctx
-            .table(doc.name.as_str())
-            .await?
-            .schema()
-            .as_arrow()
-            .clone();
-        for field in schema.fields() {
-            let meaning = doc
-                .columns
-                .iter()
-                .find(|(name, _)| name == field.name())
-                .map(|(_, meaning)| meaning.clone())
-                .unwrap_or_default();
-            tables.push(doc.name.clone());
-            names.push(field.name().clone());
-            types.push(sql_type(field.data_type()));
-            meanings.push(meaning);
-        }
-    }
-    let mut columns = vec![
-        Arc::new(StringArray::from(names)),
-        Arc::new(StringArray::from(types)),
-        Arc::new(StringArray::from(meanings)),
-    ];
-    let mut headers = vec!["column", "type", "description"];
-    if all {
-        columns.insert(0, Arc::new(StringArray::from(tables)));
-        headers.insert(0, "table");
-    }
-    write_batch(text_batch(&headers, columns)?, format, out).await
+/// A summary as text or pretty JSON, per `--format`.
+fn summary_text<T: Serialize>(
+    format: SummaryFormat,
+    summary: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        SummaryFormat::Text => text(summary),
+        SummaryFormat::Json => serde_json::to_string_pretty(summary)? + "\n",
+    })
 }
 
-/// A column type as an analyst reads it.
-pub fn sql_type(data_type: &DataType) -> String {
-    match data_type {
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "string".to_owned(),
-        DataType::Boolean => "boolean".to_owned(),
-        DataType::Int64 => "bigint".to_owned(),
-        DataType::Int32 => "int".to_owned(),
-        DataType::UInt64 => "bigint unsigned".to_owned(),
-        DataType::Float64 => "double".to_owned(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp ({tz})"),
-        DataType::List(item) | DataType::LargeList(item) => {
-            format!("list<{}>", sql_type(item.data_type()))
-        }
-        other => other.to_string(),
+/// Writes to stdout; a reader that went away (broken pipe) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-}
-
-/// A context over an empty lake: what `schema` needs to know the views' column types.
-pub async fn empty_context() -> anyhow::Result<(tempfile::TempDir, SessionContext)> {
-    let dir = tempfile::tempdir()?;
-    std::fs::create_dir_all(dir.path().join("events"))?;
-    let lake = LakeLocation::Local(dir.path().to_path_buf());
-    let ctx = catalog::open(
-        &lake,
-        &AwsOptions::default(),
-        &QueryScope::default(),
-        256 << 20,
-    )
-    .await?;
-    Ok((dir, ctx))
-}
-
-/// Prints the core reports over `lake`, each under its title.
-pub async fn print_core_reports(
-    lake: &LakeLocation,
-    aws: &AwsOptions,
-    format: OutputFormat,
-    out: &mut Output,
-) -> anyhow::Result<()> {
-    let ctx = catalog::open(lake, aws, &QueryScope::default(), default_memory_limit()).await?;
-    let reports = report::load(None)?;
-    let mut json = serde_json::Map::new();
-    for name in report::CORE_REPORTS {
-        let report = find_report(&reports, name)?;
-        match format {
-            OutputFormat::Json => {
-                let mut text = Vec::new();
-                let (schema, stream) = single_statement(&ctx, &report.sql).await?;
-                render::write_stream(format, out.style, &schema, stream, &mut text).await?;
-                json.insert(report.name.clone(), serde_json::from_slice(&text)?);
-            }
-            OutputFormat::Markdown => {
-                writeln!(
-                    out.writer,
-                    "## {}\n\n{}\n",
-                    report.title, report.description
-                )?;
-                run_script(&ctx, &report.sql, format, out).await?;
-                writeln!(out.writer)?;
-            }
-            _ => {
-                writeln!(out.writer, "{} ({})", report.title, report.name)?;
-                run_script(&ctx, &report.sql, format, out).await?;
-                writeln!(out.writer)?;
-            }
-        }
-    }
-    if format == OutputFormat::Json {
-        serde_json::to_writer_pretty(&mut out.writer, &json)?;
-        writeln!(out.writer)?;
-    }
-    out.writer.flush()?;
-    Ok(())
-}
-
-async fn single_statement(
-    ctx: &SessionContext,
-    script: &str,
-) -> Result<(SchemaRef, datafusion::execution::SendableRecordBatchStream), QueryError> {
-    let mut statements = sql::parse_statements(script)?;
-    let statement = statements
-        .pop_front()
-        .ok_or_else(|| QueryError::NotReadOnly("empty report".to_owned()))?;
-    sql::execute(ctx, statement).await
 }

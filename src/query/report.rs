@@ -65,6 +65,16 @@ pub struct Report {
     pub origin: String,
 }
 
+/// The report called `name` among `reports`.
+pub fn find<'a>(
+    reports: &'a BTreeMap<String, Report>,
+    name: &str,
+) -> Result<&'a Report, QueryError> {
+    reports.get(name).ok_or_else(|| QueryError::UnknownReport {
+        name: name.to_owned(),
+    })
+}
+
 /// Reads the comment header of a report file. `file_name` gives the default name.
 pub fn parse(file_name: &str, sql: &str, origin: &str) -> Result<Report, String> {
     let mut fields: BTreeMap<&str, String> = BTreeMap::new();
