@@ -24,11 +24,12 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
+use super::computed_view::ComputedView;
+use super::header;
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::batch;
 use crate::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::error::QueryError;
-use crate::query::computed_view::ComputedView;
 use crate::sink::lake::{LakeLocation, folder_url};
 use crate::source::key::date_text;
 
@@ -504,37 +505,13 @@ pub fn table_docs() -> Vec<TableDoc> {
         columns,
     }];
     docs.extend(VIEWS.iter().map(|view| {
-        let (description, columns) = view_header(view.sql);
+        let mut header = header::parse(view.sql);
         TableDoc {
             name: view.name.to_owned(),
             kind: "view",
-            description,
-            columns,
+            description: header.fields.remove("description").unwrap_or_default(),
+            columns: header.columns,
         }
     }));
     docs
-}
-
-/// A view's header: the comment lines before `-- columns:` are its description, the
-/// `--   name: meaning` lines after it document its columns.
-fn view_header(sql: &str) -> (String, Vec<(String, String)>) {
-    let mut description = Vec::new();
-    let mut columns = Vec::new();
-    let mut in_columns = false;
-    for line in sql.lines() {
-        let Some(comment) = line.strip_prefix("--") else {
-            break;
-        };
-        let text = comment.trim();
-        if text == "columns:" {
-            in_columns = true;
-        } else if in_columns {
-            if let Some((name, doc)) = text.split_once(':') {
-                columns.push((name.trim().to_owned(), doc.trim().to_owned()));
-            }
-        } else if !text.starts_with("view:") {
-            description.push(text);
-        }
-    }
-    (description.join(" "), columns)
 }

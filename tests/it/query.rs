@@ -536,7 +536,13 @@ fn a_closed_stdout_is_not_an_error() {
     let lake_arg = lake.path().to_str().unwrap();
     let runs: [&[&str]; 2] = [
         &["sql", "--lake", lake_arg, "SELECT * FROM events"],
-        &["analyze", "--quiet", "--format", "json", logs.to_str().unwrap()],
+        &[
+            "analyze",
+            "--quiet",
+            "--format",
+            "json",
+            logs.to_str().unwrap(),
+        ],
     ];
     for args in runs {
         let mut child = bin()
