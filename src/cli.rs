@@ -1,10 +1,11 @@
-//! Command-line types (clap derive) only; `plan` turns them into validated plans.
+//! Command-line types (clap derive) only, in the binary: the library never sees them.
+//! `commands` turns them into the library's plain types (`sts_audit::plan` validates them).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-pub use crate::render::OutputFormat;
+use sts_audit::aws::AwsOptions;
+use sts_audit::render;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -172,8 +173,35 @@ pub struct AwsArgs {
     pub endpoint_url: Option<String>,
 }
 
+/// Which events to read: the scope flags of `ingest`, `analyze` and the query commands.
+#[derive(Debug, Args, Clone)]
+pub struct ScopeArgs {
+    /// Only events at or after this time
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+
+    /// Only events before this time (a date includes that whole day)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
+
+    /// Only this recipient account (repeatable)
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+}
+
+impl From<&AwsArgs> for AwsOptions {
+    fn from(args: &AwsArgs) -> Self {
+        AwsOptions {
+            profile: args.profile.clone(),
+            region: args.aws_region.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+        }
+    }
+}
+
 /// Where the lake is and which part of it to read.
 #[derive(Debug, Args)]
+#[command(mut_arg("accounts", |arg| arg.help("Only events logged in this account (repeatable)")))]
 pub struct LakeArgs {
     /// The lake: a folder or s3://bucket/prefix
     #[arg(
@@ -184,17 +212,8 @@ pub struct LakeArgs {
     )]
     pub lake: String,
 
-    /// Only events at or after this time
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub from: Option<String>,
-
-    /// Only events before this time (a date includes that whole day)
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub to: Option<String>,
-
-    /// Only events logged in this account (repeatable)
-    #[arg(long = "account", value_name = "ID")]
-    pub accounts: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 
     /// Memory for query operators (suffixes K, M, G) [default: half of the memory available:
     /// MemAvailable or the cgroup's limit, whichever is smaller]. Sorts, joins and grouping
@@ -326,17 +345,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR|S3_URL")]
     pub lake: Option<String>,
 
-    /// Only events at or after this time
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub from: Option<String>,
-
-    /// Only events before this time (a date includes that whole day)
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub to: Option<String>,
-
-    /// Only this recipient account (repeatable)
-    #[arg(long = "account", value_name = "ID")]
-    pub accounts: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 
     /// Output format of the reports
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -378,6 +388,28 @@ Examples:
 
 Exit codes: 0 success, 1 run failed, 2 some files or records failed, 64 bad command line.";
 
+/// `--format` of the query commands: the library's [`render::OutputFormat`] as clap parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Markdown,
+}
+
+impl From<OutputFormat> for render::OutputFormat {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Table => render::OutputFormat::Table,
+            OutputFormat::Csv => render::OutputFormat::Csv,
+            OutputFormat::Json => render::OutputFormat::Json,
+            OutputFormat::Ndjson => render::OutputFormat::Ndjson,
+            OutputFormat::Markdown => render::OutputFormat::Markdown,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
     Text,
@@ -399,17 +431,8 @@ pub struct IngestArgs {
     )]
     pub lake: String,
 
-    /// Only events at or after this time
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub from: Option<String>,
-
-    /// Only events before this time (a date includes that whole day)
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
-    pub to: Option<String>,
-
-    /// Only this recipient account (repeatable)
-    #[arg(long = "account", value_name = "ID")]
-    pub accounts: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 
     /// Only events in this AWS region (repeatable; see --aws-region for where S3 requests go)
     #[arg(long = "region", value_name = "REGION")]

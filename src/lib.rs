@@ -15,15 +15,16 @@
 //! `lake` is what both lines share: where the lake is, its folder names, the `events` schema,
 //! its partitions and the derived tables' layout; it imports neither line.
 //! `aws` holds the AWS access (credentials, region, endpoint) that both S3 ends share.
-//! `ingest` orchestrates the first stages, `query` the last; `rebuild` is the inverse of `decode` + `batch` and proves
-//! that nothing but the live session token is lost on the way into the lake.
+//! `ingest` orchestrates the first stages, `query` the last (its module docs give the order);
+//! `plan` validates what a run is asked to do. `rebuild` is the inverse of `decode` + `batch`
+//! and proves that nothing but the live session token is lost on the way into the lake.
+//!
+//! The command line (clap) and the commands are the binary's (`src/cli.rs`, `src/commands/`):
+//! this library takes plain types and returns the typed errors of `error`.
 
 pub mod aws;
 pub mod batch;
-pub mod catalog;
 pub mod check;
-pub mod cli;
-pub mod computed_view;
 pub mod decode;
 pub mod derived;
 pub mod error;
@@ -33,8 +34,5 @@ pub mod plan;
 pub mod query;
 pub mod rebuild;
 pub mod render;
-pub mod report;
-pub mod shell;
 pub mod sink;
 pub mod source;
-pub mod sql;

@@ -1,12 +1,13 @@
-//! Parsed arguments into validated plans: time ranges resolved, accounts checked, sources found.
-//! Nothing below this module sees clap types.
+//! What a run is asked to do, validated: the ingest plan and the rules for the scope flags
+//! (`--from`/`--to`/`--account`), time bounds and memory defaults that every command shares.
+//! It takes plain text and values; the binary's commands turn parsed flags into these plans,
+//! so nothing here sees clap types.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::aws::{AwsOptions, S3Url};
-use crate::cli::{AwsArgs, IngestArgs, SummaryFormat};
 use crate::decode::record::RecordLimits;
 use crate::decode::time::parse_event_time;
 use crate::error::PlanError;
@@ -34,7 +35,6 @@ pub struct IngestPlan {
     pub strict: bool,
     /// Follow symbolic links out of a local source folder.
     pub follow_symlinks: bool,
-    pub format: SummaryFormat,
     pub max_file_bytes: u64,
     pub limits: RecordLimits,
     pub buffer_bytes: usize,
@@ -43,75 +43,45 @@ pub struct IngestPlan {
     pub progress: bool,
 }
 
-impl IngestPlan {
-    pub fn from_args(args: &IngestArgs, now: DateTime<Utc>) -> Result<IngestPlan, PlanError> {
-        let from = args
-            .from
-            .as_deref()
-            .map(|t| parse_bound("--from", t, now, false))
-            .transpose()?;
-        let to = args
-            .to
-            .as_deref()
-            .map(|t| parse_bound("--to", t, now, true))
-            .transpose()?;
-        if let (Some(from), Some(to)) = (from, to)
-            && from >= to
-        {
-            return Err(PlanError::EmptyRange {
-                from: args.from.clone().unwrap_or_default(),
-                to: args.to.clone().unwrap_or_default(),
-            });
-        }
-        if let Some(bad) = args.accounts.iter().find(|a| !is_account_id(a)) {
-            return Err(PlanError::Account(bad.clone()));
-        }
-        let sources = args
-            .sources
-            .iter()
-            .map(|text| source_location(text))
-            .collect::<Result<Vec<_>, _>>()?;
-        let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
-        if args.concurrency == 0 {
-            return Err(PlanError::Concurrency);
-        }
-        let jobs = args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if jobs == 0 {
-            return Err(PlanError::Jobs);
-        }
-        Ok(IngestPlan {
-            sources,
-            lake,
-            aws: aws_options(&args.aws),
-            concurrency: args.concurrency,
-            scope: Scope {
-                from,
-                to,
-                accounts: args.accounts.clone(),
-                regions: args.regions.clone(),
-            },
-            jobs,
-            strict: args.strict,
-            follow_symlinks: args.follow_symlinks,
-            format: args.format,
-            max_file_bytes: args.max_file_size,
-            limits: RecordLimits {
-                // A text value is addressed by a 32-bit length in its Arrow view.
-                max_record_bytes: usize::try_from(args.max_record_size.min(u32::MAX.into()))
-                    .unwrap_or(usize::MAX),
-                ..RecordLimits::default()
-            },
-            buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
-            dedup_bytes: usize::try_from(args.dedup_memory).unwrap_or(usize::MAX),
-            progress: !args.quiet,
-        })
+/// The time bounds of the scope flags, in microseconds UTC; `to` is exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeBounds {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// The scope flags checked, the same for ingest and queries: `from` and `to` parsed as
+/// [`parse_bound`] says (a `to` date includes that day), a range that is not empty, and
+/// accounts of 12 digits.
+pub fn validate_scope(
+    from: Option<&str>,
+    to: Option<&str>,
+    accounts: &[String],
+    now: DateTime<Utc>,
+) -> Result<TimeBounds, PlanError> {
+    let from_bound = from
+        .map(|t| parse_bound("--from", t, now, false))
+        .transpose()?;
+    let to_bound = to.map(|t| parse_bound("--to", t, now, true)).transpose()?;
+    if let (Some(start), Some(end)) = (from_bound, to_bound)
+        && start >= end
+    {
+        return Err(PlanError::EmptyRange {
+            from: from.unwrap_or_default().to_owned(),
+            to: to.unwrap_or_default().to_owned(),
+        });
     }
+    if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
+        return Err(PlanError::Account(bad.clone()));
+    }
+    Ok(TimeBounds {
+        from: from_bound,
+        to: to_bound,
+    })
 }
 
 /// An S3 URL, or a file or folder that must exist.
-fn source_location(text: &str) -> Result<SourceLocation, PlanError> {
+pub fn source_location(text: &str) -> Result<SourceLocation, PlanError> {
     if let Some(url) = S3Url::parse(text) {
         return url.map(SourceLocation::S3).map_err(PlanError::Url);
     }
@@ -123,12 +93,9 @@ fn source_location(text: &str) -> Result<SourceLocation, PlanError> {
     Ok(SourceLocation::Local(path))
 }
 
-pub fn aws_options(args: &AwsArgs) -> AwsOptions {
-    AwsOptions {
-        profile: args.profile.clone(),
-        region: args.aws_region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-    }
+/// A byte count from a flag as a `usize`, saturating on targets where it does not fit.
+pub fn bytes(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
 }
 
 /// A time bound in microseconds UTC. A bare date is the start of that day, or for an end bound

@@ -16,7 +16,6 @@ use std::io::Write;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table, presets};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -24,7 +23,8 @@ use serde_json::Value;
 
 use crate::error::QueryError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// The formats results are written in (the command line's `--format` maps onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Table,
     Csv,

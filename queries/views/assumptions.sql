@@ -1,9 +1,9 @@
--- view: assumptions
--- One row per credential-issuing STS call (AssumeRole, AssumeRoleWithSAML,
--- AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken, AssumeRoot), whether it
--- succeeded or not. A cross-account call is logged in both accounts under one sharedEventID:
--- the copies are paired and the caller's copy (the one logged in the caller's account) gives
--- the row, so the caller's full identity is kept; event_ids lists every copy.
+-- name: assumptions
+-- description: One row per credential-issuing STS call (AssumeRole, AssumeRoleWithSAML,
+--   AssumeRoleWithWebIdentity, GetSessionToken, GetFederationToken, AssumeRoot), whether it
+--   succeeded or not. A cross-account call is logged in both accounts under one sharedEventID:
+--   the copies are paired and the caller's copy (the one logged in the caller's account) gives
+--   the row, so the caller's full identity is kept; event_ids lists every copy.
 -- columns:
 --   event_time: when STS was called, UTC
 --   call_id: sharedEventID when the call was logged in several accounts, else eventID

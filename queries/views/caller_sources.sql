@@ -1,9 +1,9 @@
--- view: caller_sources
--- One row per caller, source IP and user agent, over every event with a source IP: who called
--- AWS from where, with what, how often and when. Roles are counted through their sessions (the
--- calls made with credentials of an assumed role); other callers by their own identity. Calls
--- whose identity names nobody are listed under their account, or `(unknown)`. A call logged in
--- two accounts counts twice (once per log).
+-- name: caller_sources
+-- description: One row per caller, source IP and user agent, over every event with a source IP: who called
+--   AWS from where, with what, how often and when. Roles are counted through their sessions (the
+--   calls made with credentials of an assumed role); other callers by their own identity. Calls
+--   whose identity names nobody are listed under their account, or `(unknown)`. A call logged in
+--   two accounts counts twice (once per log).
 -- columns:
 --   kind: role (calls made with a session of the role) or principal (any other caller)
 --   identity: the role ARN, or the caller's ARN, user name, AWS service or principal ID; else its account, else (unknown)

@@ -1,8 +1,8 @@
--- view: issued_credentials
--- The successful assumptions that issued a temporary access key, with the columns `sessions`
--- needs. sts-audit computes it once per query, for the columns the query reads, because
--- `sessions` reads it four times (role chains are recursive) and DataFusion would otherwise
--- recompute it each time.
+-- name: issued_credentials
+-- description: The successful assumptions that issued a temporary access key, with the columns `sessions`
+--   needs. sts-audit computes it once per query, for the columns the query reads, because
+--   `sessions` reads it four times (role chains are recursive) and DataFusion would otherwise
+--   recompute it each time.
 -- columns:
 --   issued_access_key_id: the access key of the new session (ASIA...)
 --   event_time: when STS issued it, UTC

@@ -1,7 +1,7 @@
--- view: session_usage
--- One row per temporary access key (ASIA...) that signed at least one call in the lake: how,
--- when and from where the session was used. `sessions` joins it with the issuing calls.
--- A call logged in two accounts (same sharedEventID) counts once.
+-- name: session_usage
+-- description: One row per temporary access key (ASIA...) that signed at least one call in the lake: how,
+--   when and from where the session was used. `sessions` joins it with the issuing calls.
+--   A call logged in two accounts (same sharedEventID) counts once.
 -- columns:
 --   access_key_id: the temporary access key that signed the calls
 --   first_used: the first call signed by the key, UTC
@@ -21,11 +21,12 @@
 --   session_created: the session's creation time as its calls report it
 --   mfa_authenticated: any call reports the session as MFA-authenticated
 --   source_identity: the session's source identity as its calls report it
+WITH
 -- Two plain GROUP BYs and no join: first per key, source IP, user agent and sharedEventID (the
 -- two copies of a call logged in two accounts share all four, so they fall in one group and
 -- count once), then per key. DISTINCT aggregates would keep one hash set per session, which
 -- does not scale to millions of sessions in DataFusion.
-WITH per_source AS (
+per_source AS (
     SELECT
         access_key_id,
         source_ip_address,

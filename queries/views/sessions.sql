@@ -1,8 +1,8 @@
--- view: sessions
--- One row per issued temporary credential (access key): the assumption that issued it, joined
--- with the calls it signed (session_usage), and its place in a role chain. Sessions whose
--- issuing call is not in the lake (issued before the lake's first day, or in an account whose
--- logs are not ingested) still appear, built from their usage alone, with issued_in_lake false.
+-- name: sessions
+-- description: One row per issued temporary credential (access key): the assumption that issued it, joined
+--   with the calls it signed (session_usage), and its place in a role chain. Sessions whose
+--   issuing call is not in the lake (issued before the lake's first day, or in an account whose
+--   logs are not ingested) still appear, built from their usage alone, with issued_in_lake false.
 -- columns:
 --   access_key_id: the session's temporary access key (ASIA...)
 --   issued_in_lake: true when the issuing STS call is in the lake; false when the row is built from usage alone

@@ -10,15 +10,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-const STS_CALLS: [&str; 6] = [
-    "AssumeRole",
-    "AssumeRoleWithSAML",
-    "AssumeRoleWithWebIdentity",
-    "GetSessionToken",
-    "GetFederationToken",
-    "AssumeRoot",
-];
-
 /// `sts-audit sql --format ndjson QUERY` over `lake`: the rows as JSON objects.
 fn sql(lake: &Path, query: &str) -> Vec<Value> {
     let output = bin()
@@ -77,7 +68,7 @@ fn expected(records: &[Value]) -> Expected {
             None => format!("{}@{:?}", key.0, key.1),
         };
         let is_sts_call = record["eventSource"] == "sts.amazonaws.com"
-            && STS_CALLS.contains(&record["eventName"].as_str().unwrap_or(""));
+            && CREDENTIAL_CALLS.contains(&record["eventName"].as_str().unwrap_or(""));
         if is_sts_call && calls.insert(call_id.clone()) {
             model.calls += 1;
             if let Some(role) = target_role(record) {
@@ -534,4 +525,37 @@ fn a_computed_view_serves_each_query_the_columns_it_needs() {
     assert_eq!(rows[0]["n"], direct[0]["n"]);
     assert_eq!(rows[1], direct[0]);
     assert_eq!(rows[2]["n"], direct[0]["n"]);
+}
+
+/// A reader that goes away (`| head`) ends the output quietly: exit 0 and no error, for a
+/// query's table and for `analyze`'s JSON (written whole at the end).
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let lake = sample_lake();
+    let logs = repo().join("sample-logs");
+    let lake_arg = lake.path().to_str().unwrap();
+    let runs: [&[&str]; 2] = [
+        &["sql", "--lake", lake_arg, "SELECT * FROM events"],
+        &[
+            "analyze",
+            "--quiet",
+            "--format",
+            "json",
+            logs.to_str().unwrap(),
+        ],
+    ];
+    for args in runs {
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command has written anything: its first write fails.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
 }

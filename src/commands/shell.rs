@@ -1,5 +1,5 @@
 //! The interactive SQL shell of `sts-audit sql`: statements end with `;` and may span lines;
-//! backslash commands describe the tables. History persists across sessions.
+//! backslash commands describe the tables (as `schema` does). History persists across sessions.
 
 use std::path::PathBuf;
 
@@ -8,9 +8,11 @@ use datafusion::execution::context::SessionContext;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
+use sts_audit::render::visible_lines;
+
+use super::schema::describe;
+use super::{Output, run_script, within};
 use crate::cli::OutputFormat;
-use crate::query::{self, Output};
-use crate::render::visible_lines;
 
 const HELP: &str = "\
   SQL ending with ;       run it (several lines are fine)
@@ -70,8 +72,8 @@ pub fn run(
         let _ = editor.add_history_entry(statement.trim());
         let mut out = Output::stdout();
         let started = std::time::Instant::now();
-        let work = query::run_script(ctx, &statement, format, &mut out);
-        match runtime.block_on(query::within(timeout, work)) {
+        let work = run_script(ctx, &statement, format, &mut out);
+        match runtime.block_on(within(timeout, work)) {
             Ok(_) => eprintln!("({:.3} s)", started.elapsed().as_secs_f64()),
             Err(error) => eprintln!("error: {}", visible_lines(&error.to_string())),
         }
@@ -97,7 +99,7 @@ fn meta_command(
         "\\?" | "\\h" | "\\help" => eprintln!("{HELP}"),
         "\\d" => {
             let mut out = Output::stdout();
-            runtime.block_on(query::describe(ctx, argument, false, *format, &mut out))?;
+            runtime.block_on(describe(ctx, argument, false, *format, &mut out))?;
         }
         "\\format" => match argument {
             Some(text) => {

@@ -24,8 +24,9 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
+use super::computed_view::ComputedView;
+use super::header;
 use crate::aws::{Aws, AwsOptions, S3Url};
-use crate::computed_view::ComputedView;
 use crate::error::QueryError;
 use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore};
 use crate::lake::partition::date_text;
@@ -47,27 +48,27 @@ pub struct ViewSql {
 pub const VIEWS: &[ViewSql] = &[
     ViewSql {
         name: "assumptions",
-        sql: include_str!("../queries/views/assumptions.sql"),
+        sql: include_str!("../../queries/views/assumptions.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "issued_credentials",
-        sql: include_str!("../queries/views/issued_credentials.sql"),
+        sql: include_str!("../../queries/views/issued_credentials.sql"),
         computed_once: true,
     },
     ViewSql {
         name: "session_usage",
-        sql: include_str!("../queries/views/session_usage.sql"),
+        sql: include_str!("../../queries/views/session_usage.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "sessions",
-        sql: include_str!("../queries/views/sessions.sql"),
+        sql: include_str!("../../queries/views/sessions.sql"),
         computed_once: false,
     },
     ViewSql {
         name: "caller_sources",
-        sql: include_str!("../queries/views/caller_sources.sql"),
+        sql: include_str!("../../queries/views/caller_sources.sql"),
         computed_once: false,
     },
 ];
@@ -483,37 +484,13 @@ pub fn table_docs() -> Vec<TableDoc> {
         columns,
     }];
     docs.extend(VIEWS.iter().map(|view| {
-        let (description, columns) = view_header(view.sql);
+        let mut header = header::parse(view.sql);
         TableDoc {
             name: view.name.to_owned(),
             kind: "view",
-            description,
-            columns,
+            description: header.fields.remove("description").unwrap_or_default(),
+            columns: header.columns,
         }
     }));
     docs
-}
-
-/// A view's header: the comment lines before `-- columns:` are its description, the
-/// `--   name: meaning` lines after it document its columns.
-fn view_header(sql: &str) -> (String, Vec<(String, String)>) {
-    let mut description = Vec::new();
-    let mut columns = Vec::new();
-    let mut in_columns = false;
-    for line in sql.lines() {
-        let Some(comment) = line.strip_prefix("--") else {
-            break;
-        };
-        let text = comment.trim();
-        if text == "columns:" {
-            in_columns = true;
-        } else if in_columns {
-            if let Some((name, doc)) = text.split_once(':') {
-                columns.push((name.trim().to_owned(), doc.trim().to_owned()));
-            }
-        } else if !text.starts_with("view:") {
-            description.push(text);
-        }
-    }
-    (description.join(" "), columns)
 }

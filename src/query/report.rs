@@ -1,5 +1,5 @@
-//! Reports: one `.sql` file each under `queries/reports/`, with a comment header that names and
-//! describes it. The built-in ones are compiled in; `--queries DIR` adds (or overrides) reports
+//! Reports: one `.sql` file each under `queries/reports/`, with a comment header (the grammar
+//! of `header`, shared with the views) that names and describes it. The built-in ones are compiled in; `--queries DIR` adds (or overrides) reports
 //! from a folder of the same kind of files, so an analyst extends the tool without rebuilding.
 //!
 //! ```sql
@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::header;
 use crate::error::QueryError;
 
 /// The reports `analyze` prints, in order.
@@ -28,27 +29,27 @@ pub const CORE_REPORTS: &[&str] = &[
 const BUILT_IN: &[(&str, &str)] = &[
     (
         "role-assumptions.sql",
-        include_str!("../queries/reports/role-assumptions.sql"),
+        include_str!("../../queries/reports/role-assumptions.sql"),
     ),
     (
         "source-ips.sql",
-        include_str!("../queries/reports/source-ips.sql"),
+        include_str!("../../queries/reports/source-ips.sql"),
     ),
     (
         "session-durations.sql",
-        include_str!("../queries/reports/session-durations.sql"),
+        include_str!("../../queries/reports/session-durations.sql"),
     ),
     (
         "cross-account.sql",
-        include_str!("../queries/reports/cross-account.sql"),
+        include_str!("../../queries/reports/cross-account.sql"),
     ),
     (
         "role-chains.sql",
-        include_str!("../queries/reports/role-chains.sql"),
+        include_str!("../../queries/reports/role-chains.sql"),
     ),
     (
         "denied-assumptions.sql",
-        include_str!("../queries/reports/denied-assumptions.sql"),
+        include_str!("../../queries/reports/denied-assumptions.sql"),
     ),
 ];
 
@@ -65,37 +66,20 @@ pub struct Report {
     pub origin: String,
 }
 
-/// Reads the comment header of a report file. `file_name` gives the default name.
+/// The report called `name` among `reports`.
+pub fn find<'a>(
+    reports: &'a BTreeMap<String, Report>,
+    name: &str,
+) -> Result<&'a Report, QueryError> {
+    reports.get(name).ok_or_else(|| QueryError::UnknownReport {
+        name: name.to_owned(),
+    })
+}
+
+/// Reads the comment header of a report file (`header` has the grammar). `file_name` gives
+/// the default name.
 pub fn parse(file_name: &str, sql: &str, origin: &str) -> Result<Report, String> {
-    let mut fields: BTreeMap<&str, String> = BTreeMap::new();
-    let mut last_key: Option<&str> = None;
-    for line in sql.lines() {
-        let Some(comment) = line.trim_start().strip_prefix("--") else {
-            if line.trim().is_empty() {
-                continue;
-            }
-            break;
-        };
-        // `--   more text` continues the previous field; `-- key: value` starts one.
-        let continued = comment.starts_with("  ");
-        let comment = comment.trim();
-        match comment.split_once(':') {
-            Some((key, value))
-                if !continued && !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase()) =>
-            {
-                fields.insert(key, value.trim().to_owned());
-                last_key = Some(key);
-            }
-            _ => {
-                if let Some(key) = last_key
-                    && let Some(text) = fields.get_mut(key)
-                {
-                    text.push(' ');
-                    text.push_str(comment);
-                }
-            }
-        }
-    }
+    let mut fields = header::parse(sql).fields;
     let default_name = file_name.strip_suffix(".sql").unwrap_or(file_name);
     let name = fields
         .remove("name")

@@ -1,0 +1,55 @@
+//! `sts-audit report`: runs one report of `queries/reports/` (plus `--queries DIR`) over the
+//! lake, or lists them. Loading and finding reports is the library's `query::report`.
+
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+use sts_audit::error::QueryError;
+use sts_audit::query::report::{self, Report};
+
+use super::{Outcome, Output, open_lake, run_script, runtime, text_batch, within, write_batch};
+use crate::cli::{OutputFormat, ReportArgs};
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let reports = report::load(args.queries.as_deref())?;
+    let mut out = Output::open(&args.output)?;
+    let runtime = runtime()?;
+    if args.list {
+        let all: Vec<_> = reports.values().collect();
+        runtime.block_on(list(&all, args.output.format, &mut out))?;
+        return Ok(Outcome::Success);
+    }
+    let name = args.name.as_deref().unwrap_or_default();
+    let report = report::find(&reports, name)?;
+    runtime.block_on(async {
+        let ctx = open_lake(&args.lake).await?;
+        let work = run_script(&ctx, &report.sql, args.output.format, &mut out);
+        within(args.timeout, work).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Success)
+}
+
+/// `report --list`: the reports as a table.
+async fn list(
+    reports: &[&Report],
+    format: OutputFormat,
+    out: &mut Output,
+) -> Result<(), QueryError> {
+    let column = |get: fn(&Report) -> String| -> Arc<StringArray> {
+        Arc::new(StringArray::from_iter_values(
+            reports.iter().map(|r| get(r)),
+        ))
+    };
+    let batch = text_batch(
+        &["name", "title", "description", "parameters", "origin"],
+        vec![
+            column(|r| r.name.clone()),
+            column(|r| r.title.clone()),
+            column(|r| r.description.clone()),
+            column(|r| r.parameters.join(", ")),
+            column(|r| r.origin.clone()),
+        ],
+    )?;
+    write_batch(batch, format, out).await
+}
