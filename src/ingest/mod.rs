@@ -18,7 +18,7 @@ use crate::decode::record::{RecordFields, to_row};
 use crate::decode::sts::is_credential_call;
 use crate::decode::time::date_of;
 use crate::decode::{Content, FileBuffer, Item, for_each_record, read_decompressed};
-use crate::error::{FileError, SinkError};
+use crate::error::{FileError, SinkError, SourceError};
 use crate::plan::{IngestPlan, SourceLocation};
 use crate::sink::dedup::{DedupIndex, PartitionKeys};
 use crate::sink::lake::{Lake, LakeLocation};
@@ -26,7 +26,7 @@ use crate::sink::manifest::{Manifest, ManifestEntry, SegmentWriter};
 use crate::sink::partition::{FileKind, PartWriter, PartitionKey, Partitions, partition_account};
 use crate::sink::rejected::{RecordText, RejectedLog};
 use crate::sink::remote::RemoteLake;
-use crate::source::key::{Scope, TrailFolder};
+use crate::source::key::Scope;
 use crate::source::local::{self, DayGroup};
 use crate::source::read_ahead::ReadAhead;
 use crate::source::s3::{self, FetchJob, Fetched};
@@ -41,6 +41,16 @@ const FETCH_BUDGET_BYTES: u64 = 256 << 20;
 const READ_AHEAD_FILES: usize = 32;
 /// ... or fewer, once the window holds this many bytes (large files need fewer in flight).
 const READ_AHEAD_BYTES: u64 = 32 << 20;
+
+/// What stops an ingest run: a source that cannot be listed at all, or a lake that cannot be
+/// written (or read). A bad input never does: it is counted in the summary.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
 
 /// At most this many failures are listed in the summary (all are printed to stderr and counted).
 const LISTED_FAILURES: usize = 1000;
@@ -161,7 +171,7 @@ struct DayCounts {
     seen: u64,
     unchanged: u64,
     unchanged_bytes: u64,
-    errors: Vec<(String, String)>,
+    errors: Vec<SourceError>,
 }
 
 impl Queue {
@@ -289,16 +299,16 @@ impl Shared<'_> {
         if counts.seen == 0 && counts.errors.is_empty() {
             return;
         }
-        for (path, reason) in &counts.errors {
-            self.say(&format!("{path}: {reason}"));
+        for error in &counts.errors {
+            self.say(&error.to_string());
         }
         self.progress.inc(counts.unchanged_bytes);
         let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
         let summary = &mut ledger.summary;
         summary.files_seen += counts.seen;
         summary.files_unchanged += counts.unchanged;
-        for (path, reason) in counts.errors {
-            summary.fail(&path, reason);
+        for error in counts.errors {
+            summary.fail(&error.location(), error.reason());
         }
     }
 
@@ -418,12 +428,12 @@ struct Inputs {
     days: Vec<DayGroup>,
     listed: Vec<SourceFile>,
     pruned_folders: usize,
-    errors: Vec<(String, String)>,
+    errors: Vec<SourceError>,
 }
 
 /// Walks the local sources and lists the S3 ones. A source that cannot be listed at all (no
 /// such bucket, access denied) stops the run: there would be nothing to ingest.
-fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Inputs, SinkError> {
+fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Inputs, SourceError> {
     let local_sources: Vec<_> = plan
         .sources
         .iter()
@@ -437,10 +447,9 @@ fn discover(plan: &IngestPlan, s3: Option<&S3Access>) -> Result<Inputs, SinkErro
     for source in &plan.sources {
         if let (SourceLocation::S3(url), Some(s3)) = (source, s3) {
             let client = &s3.clients[&url.bucket];
-            let listed = s3
-                .runtime
-                .block_on(s3::discover(client, url, &plan.scope, plan.concurrency))
-                .map_err(SinkError::Source)?;
+            let listed =
+                s3.runtime
+                    .block_on(s3::discover(client, url, &plan.scope, plan.concurrency))?;
             remote.merge(listed);
         }
     }
@@ -473,7 +482,7 @@ fn feed(
     let mut jobs = Vec::new();
     for source in listed {
         match (source.s3_object(), s3) {
-            (Some((bucket, key)), Some(s3)) if skipped_by_path(&source).is_none() => {
+            (Some((bucket, key)), Some(s3)) if source.skipped_by_key().is_none() => {
                 jobs.push(FetchJob {
                     file: fetched_files.len(),
                     client: s3.clients[bucket].clone(),
@@ -514,7 +523,7 @@ fn total_bytes(plan: &IngestPlan, days: &[DayGroup], listed: &[SourceFile]) -> u
 
 /// Runs one ingest. Bad inputs are counted in the summary; only a lake that cannot be
 /// written (or read) ends the run with an error.
-pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
+pub fn run(plan: &IngestPlan) -> Result<IngestSummary, IngestError> {
     let started = Instant::now();
     let run_id = run_id();
     let s3 = S3Access::for_plan(plan)?;
@@ -534,12 +543,9 @@ pub fn run(plan: &IngestPlan) -> Result<IngestSummary, SinkError> {
         files_seen: listed.len() as u64,
         ..IngestSummary::default()
     };
-    for (path, reason) in &errors {
-        eprintln!(
-            "sts-audit: {}",
-            crate::render::visible(&format!("{path}: {reason}"))
-        );
-        summary.fail(path, reason.clone());
+    for error in &errors {
+        eprintln!("sts-audit: {}", crate::render::visible(&error.to_string()));
+        summary.fail(&error.location(), error.reason());
     }
     let total_bytes = total_bytes(plan, &days, &listed);
     listed.retain(|f| !manifest.is_done(&f.name, f.size, &f.version));
@@ -681,7 +687,7 @@ fn process_file(
         first_rejection: None,
         cut_short: false,
     };
-    if let Some(reason) = skipped_by_path(file) {
+    if let Some(reason) = file.skipped_by_key() {
         outcome.status = Status::Skipped(reason.to_owned());
         return Ok(outcome);
     }
@@ -696,8 +702,8 @@ fn process_file(
         },
         (Origin::S3, Some(fetched)) => match &fetched.body {
             Ok(body) => read_decompressed(&body[..], cap, buf),
-            Err(reason) => {
-                outcome.status = Status::Unreadable(FileError::Read(reason.clone()).to_string());
+            Err(error) => {
+                outcome.status = Status::Unreadable(FileError::Read(error.reason()).to_string());
                 return Ok(outcome);
             }
         },
@@ -742,14 +748,6 @@ fn process_file(
         }
     };
     Ok(outcome)
-}
-
-fn skipped_by_path(file: &SourceFile) -> Option<&'static str> {
-    match file.log_key().and_then(|k| k.folder) {
-        Some(TrailFolder::Digest) => Some("CloudTrail-Digest file"),
-        Some(TrailFolder::Insight) => Some("CloudTrail-Insight file"),
-        _ => None,
-    }
 }
 
 /// Takes the records of one file: row, scope, dedup, buffer.

@@ -19,6 +19,7 @@ use walkdir::{DirEntry, WalkDir};
 
 use super::key::{self, Scope};
 use super::{Origin, SourceFile, sort_for_visiting};
+use crate::error::SourceError;
 
 /// What the walk found, in visiting order.
 #[derive(Debug, Default)]
@@ -29,8 +30,8 @@ pub struct LocalInputs {
     pub loose: Vec<SourceFile>,
     /// Folders not descended into because the scope excludes them.
     pub pruned_folders: usize,
-    /// Paths that could not be read while walking: (path, reason).
-    pub errors: Vec<(String, String)>,
+    /// Paths that could not be read while walking.
+    pub errors: Vec<SourceError>,
 }
 
 /// The day folders of one account and delivery day (one per region and trail folder), and any
@@ -56,7 +57,7 @@ type Boundary = Option<Arc<Path>>;
 #[derive(Debug, Default)]
 pub struct DayListing {
     pub files: Vec<SourceFile>,
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<SourceError>,
 }
 
 type DayKey = (Option<String>, NaiveDate);
@@ -97,7 +98,7 @@ fn boundary(source: &Path, follow_symlinks: bool) -> Boundary {
 
 /// Why a walk must not enter `entry`: a symbolic link (below the walk's root) whose target is
 /// outside `within`.
-fn escape(entry: &DirEntry, within: &Boundary) -> Option<(String, String)> {
+fn escape(entry: &DirEntry, within: &Boundary) -> Option<SourceError> {
     let within = within.as_deref()?;
     if entry.depth() == 0 || !entry.path_is_symlink() {
         return None;
@@ -107,12 +108,11 @@ fn escape(entry: &DirEntry, within: &Boundary) -> Option<(String, String)> {
     if target.starts_with(within) {
         return None;
     }
-    let reason = format!(
-        "symbolic link to {} outside the source {}, not followed (--follow-symlinks follows it)",
-        target.display(),
-        within.display()
-    );
-    Some((entry.path().display().to_string(), reason))
+    Some(SourceError::OutsideSource {
+        path: entry.path().to_path_buf(),
+        target,
+        within: within.to_path_buf(),
+    })
 }
 
 fn walk(
@@ -160,7 +160,10 @@ fn walk(
                     (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
                     _ => match source_file(path) {
                         Ok(file) => found.loose.push(file),
-                        Err(error) => found.errors.push(describe(path, &error)),
+                        Err(source) => found.errors.push(SourceError::Read {
+                            path: path.to_path_buf(),
+                            source,
+                        }),
                     },
                 }
             }
@@ -174,7 +177,10 @@ fn walk(
                 path,
                 within: within.clone(),
             }),
-            Err(error) => found.errors.push(describe(&folder, &error)),
+            Err(source) => found.errors.push(SourceError::Read {
+                path: folder,
+                source,
+            }),
         }
     }
     found.errors.append(&mut escaped);
@@ -188,11 +194,15 @@ impl DayGroup {
         let mut listing = DayListing::default();
         for folder in &self.folders {
             let mut escaped = Vec::new();
-            let walker = folder.walk().filter_entry(|entry| {
-                let escape = escape(entry, &folder.within);
-                escaped.extend(escape.clone());
-                escape.is_none()
-            });
+            let walker = folder
+                .walk()
+                .filter_entry(|entry| match escape(entry, &folder.within) {
+                    Some(escape) => {
+                        escaped.push(escape);
+                        false
+                    }
+                    None => true,
+                });
             for entry in walker {
                 match entry {
                     Ok(entry) if entry.file_type().is_file() => listing.add(entry.path()),
@@ -248,21 +258,20 @@ impl DayListing {
     fn add(&mut self, path: &Path) {
         match source_file(path) {
             Ok(file) => self.files.push(file),
-            Err(error) => self.errors.push(describe(path, &error)),
+            Err(source) => self.errors.push(SourceError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 }
 
-fn describe(path: &Path, error: &std::io::Error) -> (String, String) {
-    (path.display().to_string(), error.to_string())
-}
-
-fn walk_error(error: &walkdir::Error, root: &Path) -> (String, String) {
-    let path = error.path().unwrap_or(root).display().to_string();
+fn walk_error(error: &walkdir::Error, root: &Path) -> SourceError {
+    let path = error.path().unwrap_or(root).to_path_buf();
     let reason = error
         .io_error()
         .map_or_else(|| error.to_string(), ToString::to_string);
-    (path, reason)
+    SourceError::Walk { path, reason }
 }
 
 fn source_file(path: &Path) -> std::io::Result<SourceFile> {
