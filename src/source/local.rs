@@ -122,56 +122,20 @@ fn walk(
     found: &mut LocalInputs,
     days: &mut BTreeMap<DayKey, DayGroup>,
 ) {
-    let mut pruned = 0;
-    let mut day_folders = Vec::new();
-    let mut escaped = Vec::new();
+    let mut not_entered = NotEntered::default();
     let walker = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|entry| {
-            if let Some(escape) = escape(entry, within) {
-                escaped.push(escape);
-                return false;
-            }
-            if !entry.file_type().is_dir() {
-                return true;
-            }
-            let in_scope =
-                key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
-            if !in_scope {
-                pruned += 1;
-                return false;
-            }
-            match day_of(entry.path()) {
-                // Listed when ingest reaches its day, not now.
-                Some(day) => {
-                    day_folders.push((day, entry.path().to_path_buf()));
-                    false
-                }
-                None => true,
-            }
-        });
+        .filter_entry(|entry| not_entered.enters(entry, within, scope));
     for entry in walker {
         match entry {
-            Ok(entry) if entry.file_type().is_file() => {
-                let path = entry.path();
-                match (path.parent().and_then(day_of), std::path::absolute(path)) {
-                    (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
-                    _ => match source_file(path) {
-                        Ok(file) => found.loose.push(file),
-                        Err(source) => found.errors.push(SourceError::Read {
-                            path: path.to_path_buf(),
-                            source,
-                        }),
-                    },
-                }
-            }
+            Ok(entry) if entry.file_type().is_file() => take_file(entry.path(), found, days),
             Ok(_) => {}
             Err(error) => found.errors.push(walk_error(&error, root)),
         }
     }
-    for (day, folder) in day_folders {
+    for (day, folder) in not_entered.day_folders {
         match std::path::absolute(&folder) {
             Ok(path) => days.entry(day).or_default().folders.push(DayFolder {
                 path,
@@ -183,8 +147,59 @@ fn walk(
             }),
         }
     }
-    found.errors.append(&mut escaped);
-    found.pruned_folders += pruned;
+    found.errors.append(&mut not_entered.escaped);
+    found.pruned_folders += not_entered.pruned;
+}
+
+/// What a walk did not descend into, and why: folders the scope excludes, day folders (listed
+/// later), links leading out of the source.
+#[derive(Default)]
+struct NotEntered {
+    pruned: usize,
+    day_folders: Vec<(DayKey, PathBuf)>,
+    escaped: Vec<SourceError>,
+}
+
+impl NotEntered {
+    /// Whether a walk enters (or takes) `entry`; when not, notes why.
+    fn enters(&mut self, entry: &DirEntry, within: &Boundary, scope: &Scope) -> bool {
+        if let Some(escape) = escape(entry, within) {
+            self.escaped.push(escape);
+            return false;
+        }
+        if !entry.file_type().is_dir() {
+            return true;
+        }
+        let in_scope =
+            key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
+        if !in_scope {
+            self.pruned += 1;
+            return false;
+        }
+        match day_of(entry.path()) {
+            // Listed when ingest reaches its day, not now.
+            Some(day) => {
+                self.day_folders.push((day, entry.path().to_path_buf()));
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+/// Keeps a file the walk found: with its day group when it is in a day folder of the layout,
+/// as a loose input otherwise.
+fn take_file(path: &Path, found: &mut LocalInputs, days: &mut BTreeMap<DayKey, DayGroup>) {
+    match (path.parent().and_then(day_of), std::path::absolute(path)) {
+        (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
+        _ => match source_file(path) {
+            Ok(file) => found.loose.push(file),
+            Err(source) => found.errors.push(SourceError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        },
+    }
 }
 
 impl DayGroup {
