@@ -58,8 +58,6 @@ pub enum SinkError {
         url: String,
         reason: String,
     },
-    #[error("{0}")]
-    Source(String),
     #[error("manifest {path} line {line}: {reason}")]
     Manifest {
         path: PathBuf,
@@ -160,4 +158,70 @@ impl From<datafusion::error::DataFusionError> for QueryError {
     fn from(error: datafusion::error::DataFusionError) -> Self {
         QueryError::Sql(Box::new(error))
     }
+}
+
+/// Errors of the source layer: a path that could not be walked or read, an S3 folder that could
+/// not be listed, an object that could not be fetched. Each is about one path or
+/// `s3://bucket/key` and is counted while the run goes on, except [`SourceError::Unlistable`]:
+/// a source that cannot be listed at all leaves nothing to ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file found while walking whose size, time or absolute path could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A folder or file the walk could not read (permissions, a dangling link, a loop).
+    #[error("{path}: {reason}")]
+    Walk { path: PathBuf, reason: String },
+    /// A symbolic link leading out of the source it was found under.
+    #[error("{path}: {}", outside_source(.target, .within))]
+    OutsideSource {
+        path: PathBuf,
+        target: PathBuf,
+        within: PathBuf,
+    },
+    /// A folder below an S3 source that could not be listed.
+    #[error("{url}: {reason}")]
+    List { url: String, reason: String },
+    /// The folder an S3 source names could not be listed (no such bucket, access denied).
+    #[error("listing {0}")]
+    Unlistable(Box<SourceError>),
+    /// An object whose body could not be fetched.
+    #[error("{url}: {reason}")]
+    Fetch { url: String, reason: String },
+}
+
+impl SourceError {
+    /// The path or `s3://bucket/key` the error is about.
+    pub fn location(&self) -> String {
+        match self {
+            SourceError::Read { path, .. }
+            | SourceError::Walk { path, .. }
+            | SourceError::OutsideSource { path, .. } => path.display().to_string(),
+            SourceError::List { url, .. } | SourceError::Fetch { url, .. } => url.clone(),
+            SourceError::Unlistable(listing) => listing.location(),
+        }
+    }
+
+    /// What went wrong there, without the location.
+    pub fn reason(&self) -> String {
+        match self {
+            SourceError::Read { source, .. } => source.to_string(),
+            SourceError::Walk { reason, .. }
+            | SourceError::List { reason, .. }
+            | SourceError::Fetch { reason, .. } => reason.clone(),
+            SourceError::OutsideSource { target, within, .. } => outside_source(target, within),
+            SourceError::Unlistable(listing) => listing.reason(),
+        }
+    }
+}
+
+fn outside_source(target: &std::path::Path, within: &std::path::Path) -> String {
+    format!(
+        "symbolic link to {} outside the source {}, not followed (--follow-symlinks follows it)",
+        target.display(),
+        within.display()
+    )
 }

@@ -26,7 +26,6 @@ pub mod aws;
 pub mod batch;
 pub mod check;
 pub mod decode;
-pub mod derived;
 pub mod error;
 pub mod ingest;
 pub mod lake;

@@ -1,10 +1,10 @@
-//! `sts-audit derive`: builds the derived tables (the library's `derived::build`) and prints
+//! `sts-audit derive`: builds the derived tables (the library's `query::derive::build`) and prints
 //! what it did. `ingest --derive` and `analyze` build them through [`build`] too.
 
 use sts_audit::aws::AwsOptions;
-use sts_audit::derived::{self, DeriveSummary};
 use sts_audit::error::PlanError;
 use sts_audit::lake::LakeLocation;
+use sts_audit::query::derive::{self as derived, DeriveSummary};
 
 use super::{Outcome, memory_limit, print_stdout, runtime, summary_text};
 use crate::cli::DeriveArgs;

@@ -118,7 +118,7 @@ fn sql_type(data_type: &DataType) -> String {
 /// A context over an empty lake: what `schema` needs to know the views' column types.
 async fn empty_context() -> anyhow::Result<(tempfile::TempDir, SessionContext)> {
     let dir = tempfile::tempdir()?;
-    std::fs::create_dir_all(dir.path().join("events"))?;
+    std::fs::create_dir_all(dir.path().join(sts_audit::lake::EVENTS_DIR))?;
     let lake = LakeLocation::Local(dir.path().to_path_buf());
     let ctx = catalog::open(
         &lake,

@@ -1,6 +1,6 @@
 //! The derived tables as the lake holds them: where a build's tables live, what `CURRENT.json`
 //! says about them ([`Stamp`]), and whether they match the lake's event files ([`Freshness`]).
-//! Computing them is `crate::derived`'s job, choosing them over the views `catalog`'s.
+//! Computing them is `crate::query::derive`'s job, choosing them over the views `catalog`'s.
 //!
 //! ```text
 //! <lake>/derived/<build>/assumptions/*.parquet

@@ -1,6 +1,7 @@
 //! The query wing, in the order a query runs through it: `catalog` opens the lake as
 //! DataFusion tables and registers the views of `queries/views/*.sql` (with `computed_view`
-//! for the ones computed in Rust, and the derived tables that `crate::derived` builds); `sql`
+//! for the ones computed in Rust, and the derived tables that `derive` builds and keeps in the
+//! lake); `sql`
 //! runs read-only statements over that catalog; `report` loads the named reports of
 //! `queries/reports/*.sql` that `sql` runs; `crate::render` writes the results. `header` reads
 //! the comment header that views and reports share. Detections (`detect/`), triage (`triage`)
@@ -12,6 +13,7 @@
 
 pub mod catalog;
 pub mod computed_view;
+pub mod derive;
 mod header;
 pub mod report;
 pub mod sql;

@@ -19,6 +19,7 @@ use walkdir::{DirEntry, WalkDir};
 
 use super::key::{self, Scope};
 use super::{Origin, SourceFile, sort_for_visiting};
+use crate::error::SourceError;
 
 /// What the walk found, in visiting order.
 #[derive(Debug, Default)]
@@ -29,8 +30,8 @@ pub struct LocalInputs {
     pub loose: Vec<SourceFile>,
     /// Folders not descended into because the scope excludes them.
     pub pruned_folders: usize,
-    /// Paths that could not be read while walking: (path, reason).
-    pub errors: Vec<(String, String)>,
+    /// Paths that could not be read while walking.
+    pub errors: Vec<SourceError>,
 }
 
 /// The day folders of one account and delivery day (one per region and trail folder), and any
@@ -56,7 +57,7 @@ type Boundary = Option<Arc<Path>>;
 #[derive(Debug, Default)]
 pub struct DayListing {
     pub files: Vec<SourceFile>,
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<SourceError>,
 }
 
 type DayKey = (Option<String>, NaiveDate);
@@ -97,7 +98,7 @@ fn boundary(source: &Path, follow_symlinks: bool) -> Boundary {
 
 /// Why a walk must not enter `entry`: a symbolic link (below the walk's root) whose target is
 /// outside `within`.
-fn escape(entry: &DirEntry, within: &Boundary) -> Option<(String, String)> {
+fn escape(entry: &DirEntry, within: &Boundary) -> Option<SourceError> {
     let within = within.as_deref()?;
     if entry.depth() == 0 || !entry.path_is_symlink() {
         return None;
@@ -107,12 +108,11 @@ fn escape(entry: &DirEntry, within: &Boundary) -> Option<(String, String)> {
     if target.starts_with(within) {
         return None;
     }
-    let reason = format!(
-        "symbolic link to {} outside the source {}, not followed (--follow-symlinks follows it)",
-        target.display(),
-        within.display()
-    );
-    Some((entry.path().display().to_string(), reason))
+    Some(SourceError::OutsideSource {
+        path: entry.path().to_path_buf(),
+        target,
+        within: within.to_path_buf(),
+    })
 }
 
 fn walk(
@@ -122,63 +122,84 @@ fn walk(
     found: &mut LocalInputs,
     days: &mut BTreeMap<DayKey, DayGroup>,
 ) {
-    let mut pruned = 0;
-    let mut day_folders = Vec::new();
-    let mut escaped = Vec::new();
+    let mut not_entered = NotEntered::default();
     let walker = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|entry| {
-            if let Some(escape) = escape(entry, within) {
-                escaped.push(escape);
-                return false;
-            }
-            if !entry.file_type().is_dir() {
-                return true;
-            }
-            let in_scope =
-                key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
-            if !in_scope {
-                pruned += 1;
-                return false;
-            }
-            match day_of(entry.path()) {
-                // Listed when ingest reaches its day, not now.
-                Some(day) => {
-                    day_folders.push((day, entry.path().to_path_buf()));
-                    false
-                }
-                None => true,
-            }
-        });
+        .filter_entry(|entry| not_entered.enters(entry, within, scope));
     for entry in walker {
         match entry {
-            Ok(entry) if entry.file_type().is_file() => {
-                let path = entry.path();
-                match (path.parent().and_then(day_of), std::path::absolute(path)) {
-                    (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
-                    _ => match source_file(path) {
-                        Ok(file) => found.loose.push(file),
-                        Err(error) => found.errors.push(describe(path, &error)),
-                    },
-                }
-            }
+            Ok(entry) if entry.file_type().is_file() => take_file(entry.path(), found, days),
             Ok(_) => {}
             Err(error) => found.errors.push(walk_error(&error, root)),
         }
     }
-    for (day, folder) in day_folders {
+    for (day, folder) in not_entered.day_folders {
         match std::path::absolute(&folder) {
             Ok(path) => days.entry(day).or_default().folders.push(DayFolder {
                 path,
                 within: within.clone(),
             }),
-            Err(error) => found.errors.push(describe(&folder, &error)),
+            Err(source) => found.errors.push(SourceError::Read {
+                path: folder,
+                source,
+            }),
         }
     }
-    found.errors.append(&mut escaped);
-    found.pruned_folders += pruned;
+    found.errors.append(&mut not_entered.escaped);
+    found.pruned_folders += not_entered.pruned;
+}
+
+/// What a walk did not descend into, and why: folders the scope excludes, day folders (listed
+/// later), links leading out of the source.
+#[derive(Default)]
+struct NotEntered {
+    pruned: usize,
+    day_folders: Vec<(DayKey, PathBuf)>,
+    escaped: Vec<SourceError>,
+}
+
+impl NotEntered {
+    /// Whether a walk enters (or takes) `entry`; when not, notes why.
+    fn enters(&mut self, entry: &DirEntry, within: &Boundary, scope: &Scope) -> bool {
+        if let Some(escape) = escape(entry, within) {
+            self.escaped.push(escape);
+            return false;
+        }
+        if !entry.file_type().is_dir() {
+            return true;
+        }
+        let in_scope =
+            key::parse(&entry.path().to_string_lossy()).is_none_or(|k| scope.may_contain(&k));
+        if !in_scope {
+            self.pruned += 1;
+            return false;
+        }
+        match day_of(entry.path()) {
+            // Listed when ingest reaches its day, not now.
+            Some(day) => {
+                self.day_folders.push((day, entry.path().to_path_buf()));
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+/// Keeps a file the walk found: with its day group when it is in a day folder of the layout,
+/// as a loose input otherwise.
+fn take_file(path: &Path, found: &mut LocalInputs, days: &mut BTreeMap<DayKey, DayGroup>) {
+    match (path.parent().and_then(day_of), std::path::absolute(path)) {
+        (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
+        _ => match source_file(path) {
+            Ok(file) => found.loose.push(file),
+            Err(source) => found.errors.push(SourceError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        },
+    }
 }
 
 impl DayGroup {
@@ -188,11 +209,15 @@ impl DayGroup {
         let mut listing = DayListing::default();
         for folder in &self.folders {
             let mut escaped = Vec::new();
-            let walker = folder.walk().filter_entry(|entry| {
-                let escape = escape(entry, &folder.within);
-                escaped.extend(escape.clone());
-                escape.is_none()
-            });
+            let walker = folder
+                .walk()
+                .filter_entry(|entry| match escape(entry, &folder.within) {
+                    Some(escape) => {
+                        escaped.push(escape);
+                        false
+                    }
+                    None => true,
+                });
             for entry in walker {
                 match entry {
                     Ok(entry) if entry.file_type().is_file() => listing.add(entry.path()),
@@ -248,21 +273,20 @@ impl DayListing {
     fn add(&mut self, path: &Path) {
         match source_file(path) {
             Ok(file) => self.files.push(file),
-            Err(error) => self.errors.push(describe(path, &error)),
+            Err(source) => self.errors.push(SourceError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 }
 
-fn describe(path: &Path, error: &std::io::Error) -> (String, String) {
-    (path.display().to_string(), error.to_string())
-}
-
-fn walk_error(error: &walkdir::Error, root: &Path) -> (String, String) {
-    let path = error.path().unwrap_or(root).display().to_string();
+fn walk_error(error: &walkdir::Error, root: &Path) -> SourceError {
+    let path = error.path().unwrap_or(root).to_path_buf();
     let reason = error
         .io_error()
         .map_or_else(|| error.to_string(), ToString::to_string);
-    (path, reason)
+    SourceError::Walk { path, reason }
 }
 
 fn source_file(path: &Path) -> std::io::Result<SourceFile> {

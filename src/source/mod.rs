@@ -7,6 +7,8 @@ pub mod local;
 pub mod read_ahead;
 pub mod s3;
 
+use crate::error::SourceError;
+
 /// Where an input lives; its [`SourceFile::name`] says where exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -34,6 +36,16 @@ impl SourceFile {
     /// What the CloudTrail layout says about the file, when its path or key follows it.
     pub fn log_key(&self) -> Option<key::LogKey> {
         key::parse(&self.name)
+    }
+
+    /// Why the file is not read at all, when its path or key says it holds no events: the
+    /// digest and insight folders of the layout.
+    pub fn skipped_by_key(&self) -> Option<&'static str> {
+        match self.log_key().and_then(|k| k.folder) {
+            Some(key::TrailFolder::Digest) => Some("CloudTrail-Digest file"),
+            Some(key::TrailFolder::Insight) => Some("CloudTrail-Insight file"),
+            _ => None,
+        }
     }
 
     /// The bucket and key of an object.
@@ -80,8 +92,8 @@ pub struct Discovery {
     pub files: Vec<SourceFile>,
     /// Folders not descended into because the scope excludes them.
     pub pruned_folders: usize,
-    /// Paths that could not be read while walking: (path, reason).
-    pub errors: Vec<(String, String)>,
+    /// Paths that could not be read while walking, folders that could not be listed.
+    pub errors: Vec<SourceError>,
 }
 
 impl Discovery {

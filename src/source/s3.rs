@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use super::key::{self, Scope, TrailFolder};
 use super::{Discovery, Origin, SourceFile};
 use crate::aws::S3Url;
+use crate::error::SourceError;
 
 /// Attempts at reading one object's body (the SDK retries the request itself; this covers a
 /// connection lost while the body streams).
@@ -36,12 +37,12 @@ pub async fn discover(
     url: &S3Url,
     scope: &Scope,
     concurrency: usize,
-) -> Result<Discovery, String> {
+) -> Result<Discovery, SourceError> {
     let mut found = Discovery::default();
     let root = url.folder();
-    let first = list_folder(client, &url.bucket, &root)
+    let first = list_folder(client, url, &root)
         .await
-        .map_err(|reason| format!("listing {}: {reason}", url.object(&root)))?;
+        .map_err(|listing| SourceError::Unlistable(Box::new(listing)))?;
     let mut queue = VecDeque::new();
     take_listing(first, scope, &mut queue, &mut found);
     let mut running = FuturesUnordered::new();
@@ -49,17 +50,14 @@ pub async fn discover(
         while running.len() < concurrency
             && let Some(folder) = queue.pop_front()
         {
-            running.push(async move {
-                let listing = list_folder(client, &url.bucket, &folder).await;
-                (folder, listing)
-            });
+            running.push(async move { list_folder(client, url, &folder).await });
         }
-        let Some((folder, listing)) = running.next().await else {
+        let Some(listing) = running.next().await else {
             break;
         };
         match listing {
             Ok(listing) => take_listing(listing, scope, &mut queue, &mut found),
-            Err(reason) => found.errors.push((url.object(&folder), reason)),
+            Err(error) => found.errors.push(error),
         }
     }
     found.files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -116,7 +114,8 @@ fn may_hold_logs(folder: &str, scope: &Scope) -> bool {
 }
 
 /// Every page of one folder's listing.
-async fn list_folder(client: &Client, bucket: &str, folder: &str) -> Result<Listing, String> {
+async fn list_folder(client: &Client, url: &S3Url, folder: &str) -> Result<Listing, SourceError> {
+    let bucket = &url.bucket;
     let mut listing = Listing::default();
     let mut pages = client
         .list_objects_v2()
@@ -126,7 +125,10 @@ async fn list_folder(client: &Client, bucket: &str, folder: &str) -> Result<List
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe(&e))?;
+        let page = page.map_err(|e| SourceError::List {
+            url: url.object(folder),
+            reason: describe(&e),
+        })?;
         for prefix in page.common_prefixes() {
             if let Some(folder) = prefix.prefix() {
                 listing.folders.push(folder.to_owned());
@@ -156,7 +158,7 @@ async fn list_folder(client: &Client, bucket: &str, folder: &str) -> Result<List
 /// An object's bytes as fetched, with the share of the memory budget they hold until dropped.
 pub struct Fetched {
     pub file: usize,
-    pub body: Result<Bytes, String>,
+    pub body: Result<Bytes, SourceError>,
     pub _budget: Option<OwnedSemaphorePermit>,
 }
 
@@ -211,7 +213,11 @@ pub fn spawn_fetcher(
 }
 
 /// GETs one object (only the version that was listed) and reads its body, with retries.
-async fn fetch(job: &FetchJob) -> Result<Bytes, String> {
+async fn fetch(job: &FetchJob) -> Result<Bytes, SourceError> {
+    let failed = |reason| SourceError::Fetch {
+        url: format!("s3://{}/{}", job.bucket, job.key),
+        reason,
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -219,13 +225,13 @@ async fn fetch(job: &FetchJob) -> Result<Bytes, String> {
         if !job.etag.is_empty() {
             request = request.if_match(format!("\"{}\"", job.etag));
         }
-        let response = request.send().await.map_err(|e| describe(&e))?;
+        let response = request.send().await.map_err(|e| failed(describe(&e)))?;
         match response.body.collect().await {
             Ok(body) => return Ok(body.into_bytes()),
             Err(_) if attempt < BODY_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
-            Err(error) => return Err(format!("reading the object: {error}")),
+            Err(error) => return Err(failed(format!("reading the object: {error}"))),
         }
     }
 }

@@ -26,11 +26,11 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::execution::context::SessionContext;
 use serde::Serialize;
 
+use super::catalog::{self, Derived, QueryScope};
 use crate::aws::AwsOptions;
 use crate::error::QueryError;
 use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore, Stamp, TableRows};
 use crate::lake::{LakeLocation, LakeLock};
-use crate::query::catalog::{self, Derived, QueryScope};
 
 /// On S3, where no lock keeps two builds apart, a folder that is neither the current build nor
 /// the previous one is removed only once nothing was written to it for this long: until then it
