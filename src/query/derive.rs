@@ -35,7 +35,10 @@ use crate::lake::{LakeLocation, LakeLock};
 /// On S3, where no lock keeps two builds apart, a folder that is neither the current build nor
 /// the previous one is removed only once nothing was written to it for this long: until then it
 /// may be another run's build in progress.
-const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+const ABANDONED_AFTER: chrono::TimeDelta = match chrono::TimeDelta::try_hours(24) {
+    Some(hours) => hours,
+    None => panic!("24 hours is a valid TimeDelta"),
+};
 
 /// The outcome of `sts-audit derive`, for the summary.
 #[derive(Debug, Clone, Serialize)]

@@ -27,7 +27,7 @@ fn minute_of_records(minute: u32, count: usize, padding: usize, id: &str) -> Vec
     (0..count)
         .map(|i| {
             let second = i64::from(minute) * 60 + (180 * (count - 1 - i) / count) as i64;
-            let time = start + chrono::TimeDelta::seconds(second);
+            let time = start + chrono::TimeDelta::try_seconds(second).unwrap();
             let time = time.format("%Y-%m-%dT%H:%M:%SZ").to_string();
             let mut record = record(&format!("{id}-{minute}-{i}"), &time, ACCOUNT);
             record["requestParameters"] = serde_json::json!({"filter": "f".repeat(padding)});

@@ -1,6 +1,9 @@
 //! Integration tests: the real binary on real files, checked against independent counts.
 //! One test binary (faster to link); `util` is the shared harness.
 
+// The harness's helpers are not `#[test]` functions, but a failed unwrap there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod crash;
 mod derived;
