@@ -168,13 +168,13 @@ const INLINE_BYTES: usize = 12;
 /// few rows holds a few kilobytes, not a megabyte per column.
 const MIN_BLOCK_BYTES: usize = 1 << 10;
 
-/// The largest data block: well under the allocator's mmap threshold (2 MiB, see main.rs), so
-/// that a block freed after a write is reused from the heap by the next, instead of being
-/// mapped afresh (a page fault per 4 KiB) and unmapped again.
+/// The largest data block: under the allocator's mmap threshold (`tune_allocator` in
+/// main.rs), so that a block freed after a write is reused from the heap by the next, instead
+/// of being mapped afresh and unmapped again (BENCHMARKS.md, "Text columns").
 const MAX_BLOCK_BYTES: usize = 1 << 20;
 
 /// A text column as Arrow string views. Sorting rows for a write then moves 16-byte views, not
-/// the text: the sorted copy of every value (`interleave`) was 8% of ingest time. A value equal
+/// the text, whose sorted copy was a large share of ingest time (BENCHMARKS.md, "Text columns"). A value equal
 /// to the previous one stored in a block (the `source_file` of every row of a file, the
 /// identity of a session's consecutive calls) is stored once, as a second view of the same
 /// bytes.

@@ -106,16 +106,13 @@ const TRIM_THRESHOLD_BYTES: i32 = 256 << 20;
 /// Ingest's large buffers (Arrow columns, Parquet pages and column chunks, compressor state)
 /// live for one write or one row group. glibc's default mmap threshold rises to the size of
 /// each large block freed (up to 32 MiB), so these blocks end up in the per-thread heaps, whose
-/// freed space stays resident and, carved up by small allocations, is rarely whole again: peak
-/// RSS of the 1M-event ingest benchmark was about 330 MiB (4M events over four days: 361). A
-/// fixed threshold keeps the largest blocks out of the heaps. At 256 KiB it cost time instead:
-/// every column buffer of a write was a fresh mapping, faulted in and zeroed page by page and
-/// unmapped after, 2.3 s of system time per million events (the largest share of kernel time).
-/// At 2 MiB, with heaps that keep their freed memory for reuse instead of trimming it back,
-/// most of those buffers come from memory already mapped. Single runs, 1M events / 4M over four
-/// days: system time 3.5 / 10.4 s at 256 KiB, 1.8 / 5.4 s at 2 MiB, 1.4 / 4.6 s at 4 MiB; peak
-/// RSS 211 / 224, 260 / 272 and 257 / 298 MiB. 4 MiB saves a little more time but lets peak
-/// memory grow with the length of the run.
+/// freed space stays resident and, carved up by small allocations, is rarely whole again. A
+/// fixed threshold keeps the largest blocks out of the heaps. Too low a threshold costs time
+/// instead: every column buffer of a write becomes a fresh mapping, faulted in and zeroed page
+/// by page and unmapped after. With heaps that keep their freed memory for reuse instead of
+/// trimming it back, most of those buffers come from memory already mapped; a higher threshold
+/// saves a little more time but lets peak memory grow with the length of the run.
+/// BENCHMARKS.md, "Allocator: mmap and trim thresholds", has the measurements.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     // SAFETY: mallopt only sets allocator parameters; it runs before any other thread exists.

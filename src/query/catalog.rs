@@ -286,8 +286,8 @@ pub async fn open_catalog_with(
 /// DataFusion settings that differ from its defaults, for the lake's shape.
 const ENGINE_SETTINGS: [(&str, &str); 1] = [
     // Late materialisation (decode the filter columns, then only the rows that pass) is what
-    // DataFusion's default avoids, and it measured slower here too: on a 10M-event lake the STS
-    // scans take 10% longer with it, because the STS rows are spread over every page.
+    // DataFusion's default avoids, and it measured slower here too, because the STS rows are
+    // spread over every page (BENCHMARKS.md, "Query engine settings").
     ("datafusion.execution.parquet.pushdown_filters", "false"),
 ];
 

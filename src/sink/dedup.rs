@@ -25,7 +25,7 @@
 //! if a record for their hour arrives again. Ingest visits files account by account and day by
 //! day in delivery order, so a run works on the last hour or two of a partition at a time, and
 //! the resident keys stay within the budget however busy a day is (with whole partitions as
-//! the unit, a busy account's day alone held 50 MB of keys at the 4M-event benchmark).
+//! the unit, a busy account's day alone outgrew it: BENCHMARKS.md, "Deduplication memory").
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;

@@ -31,8 +31,8 @@ pub struct ManifestEntry {
 /// The union of all segments: for each source, what its latest entry says it was (size and
 /// version). A lake's manifest names every file it ever ingested and a run keeps it to the end
 /// (day folders are listed as the run reaches them), so each source is held as two hashes, 24
-/// bytes, not as the text of its entry (~300 bytes): 1.8M files (a month of a 12-account
-/// organization trail) cost ~45 MB instead of ~550.
+/// bytes, not as the text of its entry (about ten times more; BENCHMARKS.md, "File names and
+/// the manifest in memory").
 #[derive(Debug, Default)]
 pub struct Manifest {
     done: HashMap<u128, u64>,

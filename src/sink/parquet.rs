@@ -25,26 +25,24 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// A row group is also finished once its writer holds this much memory (the encoded pages, the
 /// page being filled and the dictionaries of every column; about five times the row group's
-/// compressed size). Wide CloudTrail rows reach it at about 20Ki rows, 1.5 MB compressed. An
-/// open file's memory then swings between nothing and this, instead of up to 33 MB at 64Ki
-/// rows; with up to four files open, those swings were the largest part of what made peak
-/// memory grow with the length of a run (the longer the run, the closer it came to every file
-/// being full at once): 1M vs 4M events over four days went from 245 / 275 to 209 / 224 MiB.
-/// Query times and the lake's size did not change measurably.
+/// compressed size). Wide CloudTrail rows reach it well before [`ROW_GROUP_ROWS`], and an open
+/// file's memory then swings between nothing and this; with up to four files open, larger
+/// swings were what made peak memory grow with the length of a run (the longer the run, the
+/// closer it came to every file being full at once). BENCHMARKS.md, "Row groups and write
+/// chunks".
 const ROW_GROUP_MEMORY_BYTES: usize = 8 << 20;
 
-/// How many sorted rows are materialised at once while writing (bounds the extra memory: at
-/// 16Ki rows the copies of wide STS rows peaked at 31 MB; 4Ki took 19 MiB off the 4M-event
-/// ingest peak, and 1Ki another 10-13 MiB at 1M and 4M events, at no CPU cost we could
-/// measure: most columns of a 1Ki-row chunk are under the allocator's mmap threshold, so they
-/// reuse heap memory instead of fresh pages).
+/// How many sorted rows are materialised at once while writing: it bounds the extra memory of
+/// the copies, and most columns of a chunk this small are under the allocator's mmap
+/// threshold, so they reuse heap memory instead of fresh pages, at no CPU cost we could measure
+/// (BENCHMARKS.md, "Row groups and write chunks").
 const WRITE_CHUNK_ROWS: usize = 1024;
 
 /// Columns that are (nearly) unique per row, and `user_identity`, whose distinct values (a few
 /// hundred bytes of JSON each) outgrow a dictionary page within every row group, so that the
-/// writer hashed every value only to fall back to plain pages (measured on the 1M-event
-/// benchmark: all 110 row groups fell back, 234 MB of plain values). zstd finds the repeats
-/// instead. A dictionary would only cost time.
+/// writer hashed every value only to fall back to plain pages (BENCHMARKS.md, "Dictionaries
+/// and compression per column"). zstd finds the repeats instead. A dictionary would only cost
+/// time.
 const NO_DICTIONARY_COLUMNS: [usize; 7] = [
     col::USER_IDENTITY,
     col::EVENT_ID,
@@ -77,11 +75,11 @@ const NO_STATISTICS_COLUMNS: [usize; 15] = [
 ];
 
 /// Columns written without compression: enumerations, account IDs and flags, stored as
-/// dictionary indices or bits, where zstd gains at most 1.4x on a few kilobytes per row group
-/// (measured on the 4M-event lake: 10 MB of 2.4 GB uncompressed). Every compressed column
-/// writer holds zstd contexts, and parquet creates a decompression context (about 150 KB) for
-/// each even though a writer never decompresses: with four files open, these 27 columns
-/// cost some 20 MB of memory for nothing.
+/// dictionary indices or bits, where zstd gains little on a few kilobytes per row group. Every
+/// compressed column writer holds zstd contexts, and parquet creates a decompression context
+/// for each even though a writer never decompresses: with four files open, compressing these
+/// columns costs memory for nothing (BENCHMARKS.md, "Dictionaries and compression per
+/// column").
 const UNCOMPRESSED_COLUMNS: [usize; 27] = [
     col::EVENT_VERSION,
     col::AWS_REGION,
@@ -120,8 +118,8 @@ const EVENT_NAME_BLOOM_NDV: u64 = 4096;
 /// The false-positive rate the `event_name` filters are folded down to. Far lower than usual,
 /// because the row groups of an account hold the same few dozen names day after day: a name
 /// that collides in one filter collides in nearly all of them, and a query for six names then
-/// skips nothing (measured: at 1% the filters folded to 32 bytes and `AssumeRoleWithSAML`
-/// matched every row group). At 0.01% a row group's filter is still well under a kilobyte.
+/// skips nothing; at this rate a row group's filter is still small (BENCHMARKS.md, "Bloom
+/// filters on event_name").
 const EVENT_NAME_BLOOM_FPP: f64 = 0.0001;
 
 /// The writer settings of every lake file: zstd, page statistics, dictionaries where values

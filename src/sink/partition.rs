@@ -24,10 +24,9 @@ const LATENESS_MICROS: i64 = 15 * 60 * 1_000_000;
 
 /// A partition holds back at most this share of the budget as too recent to write, whatever
 /// the lateness window holds. Held rows are copied at every write (they are merged with the
-/// next rows), so without a cap both the copy and the memory grew with the rate of events: the
-/// 15 minutes of the busiest account are ~3 MB a worker at 1M events a day and ~11 MB at 4M.
-/// Rows later than what was held start a new file; on the 4M-event benchmark the lake still
-/// has 76-80 files.
+/// next rows), so without a cap both the copy and the memory grew with the rate of events.
+/// Rows later than what was held start a new file, which the benchmarks show stays rare
+/// (BENCHMARKS.md, "Held-back rows and open files").
 const HOLD_SHARE: usize = 8;
 
 /// The share of the budget the file being read may take from the rows (one half).
@@ -42,7 +41,7 @@ const SMALL_SHARE: usize = 16;
 const FILE_MAX_ROWS: usize = 512 * 1024;
 
 /// Files of each kind one worker keeps open: each holds its unfinished row group and a
-/// compressor per column (about 10 MB: see `parquet::ROW_GROUP_MEMORY_BYTES`). Files are
+/// compressor per column (see `parquet::ROW_GROUP_MEMORY_BYTES`). Files are
 /// visited partition by partition, so one is enough: the few rows of a neighbouring day
 /// (events just before midnight, delivered after) wait in the buffer and go to their own small
 /// file.

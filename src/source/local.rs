@@ -1,8 +1,9 @@
 //! Local files and folders. A walk finds the day folders of the CloudTrail layout (pruning
 //! folders by the scope before descending into them) without listing what is inside them; each
 //! account's delivery day is listed only when ingest reaches it. So a run holds the names of one
-//! day's files at a time, not of every file under its sources: a month of a 12-account
-//! organization trail is ~1.8M files, ~300 MB of names held at once.
+//! day's files at a time, not of every file under its sources, which for a month of an
+//! organization trail would be hundreds of megabytes (BENCHMARKS.md, "File names and the
+//! manifest in memory").
 //!
 //! Symbolic links are followed only while they stay inside the source they were found under (a
 //! source named on the command line that is itself a link is read): a link to `/etc` in a log

@@ -1,6 +1,6 @@
 //! Read-ahead for local files. A worker that opens a file whose pages are not cached sleeps on
-//! the read: about 0.4 ms for a small CloudTrail file on this machine, which is as long as
-//! decoding it. `cat | zcat` overlaps those reads with the gunzip, and we must too. So one thread
+//! the read, about as long as decoding a small CloudTrail file takes (BENCHMARKS.md,
+//! "Read-ahead"). `cat | zcat` overlaps those reads with the gunzip, and we must too. So one thread
 //! asks the kernel (`posix_fadvise(WILLNEED)`) to start reading the next few files while the
 //! workers decode the current ones. The thread does the opening as well, so that a directory or
 //! inode lookup that goes to disk does not stall a worker either.
