@@ -26,6 +26,7 @@ use crate::error::FileError;
 use inflate::Inflater;
 use lenient::CowStr;
 use record::RecordFields;
+pub use secrets::quoted;
 
 /// What a file turned out to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,9 +205,6 @@ impl Damaged<'_> {
 
 /// At most this many damaged lines are held while a file is not yet known to be CloudTrail.
 const PENDING_DAMAGE: usize = 100;
-
-/// Messages quote at most this much of the input.
-const QUOTED_BYTES: usize = 300;
 
 /// Calls `on_item` for each record (or damaged record) in `bytes`; it returns false to stop.
 ///
@@ -464,19 +462,6 @@ where
         .deserialize(&mut de)
         .map_err(|error| quoted(&error.to_string()))?;
     Ok(de.into_iter::<IgnoredAny>().byte_offset())
-}
-
-/// Input text fit for a message: secrets redacted, at most [`QUOTED_BYTES`] long.
-pub fn quoted(text: &str) -> String {
-    let text = secrets::redacted(text);
-    if text.len() <= QUOTED_BYTES {
-        return text.into_owned();
-    }
-    let cut = (0..=QUOTED_BYTES)
-        .rev()
-        .find(|&at| text.is_char_boundary(at))
-        .unwrap_or(0);
-    format!("{}... ({} bytes)", &text[..cut], text.len())
 }
 
 /// Where a damaged top-level record ends: at its closing bracket when the line ends there

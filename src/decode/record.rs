@@ -10,9 +10,10 @@ use serde_json::value::RawValue;
 
 use super::identity::{flatten_into, parse_bool};
 use super::lenient::{json_string, nests_deeper_than, object_fields};
-use super::quoted;
 pub use super::secrets::token_fingerprint;
-use super::secrets::{may_hold_secret, redact, redacted, secret_key, secret_value_fingerprint};
+use super::secrets::{
+    may_hold_secret, quoted, redact, redacted, secret_key, secret_value_fingerprint,
+};
 use super::sts::{StsCall, derive_into, is_credential_call};
 use super::time::{is_canonical, parse_event_time};
 use crate::lake::schema::{Cell, Row, col};

@@ -274,6 +274,22 @@ fn push_json_string(out: &mut String, text: &str) {
     out.push_str(&serde_json::Value::from(text).to_string());
 }
 
+/// Messages quote at most this much of the input.
+const QUOTED_BYTES: usize = 300;
+
+/// Input text fit for a message: secrets redacted, at most [`QUOTED_BYTES`] long.
+pub fn quoted(text: &str) -> String {
+    let text = redacted(text);
+    if text.len() <= QUOTED_BYTES {
+        return text.into_owned();
+    }
+    let cut = (0..=QUOTED_BYTES)
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    format!("{}... ({} bytes)", &text[..cut], text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 mod discover;
 mod feed;
+mod outcome;
 mod summary;
 mod target;
 mod worker;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::worker::{FileOutcome, Status};
+use super::outcome::{FileOutcome, Status};
 use crate::error::{SinkError, SourceError};
 use crate::sink::manifest::{ManifestEntry, SegmentWriter};
 use crate::source::SourceFile;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::discover::Inputs;
 use super::feed::{DayCounts, Feed};
+use super::outcome::{FileOutcome, Status};
 use super::summary::{IngestSummary, Ledger};
 use super::target::{S3Access, Target};
 use crate::decode::{Content, FileBuffer, for_each_record, read_decompressed};
@@ -19,54 +20,10 @@ use crate::plan::IngestPlan;
 use crate::sink::dedup::DedupIndex;
 use crate::sink::manifest::{Manifest, SegmentWriter};
 use crate::sink::partition::{PartWriter, Partitions};
-use crate::sink::record_sink::{RecordCounts, RecordRules, RecordSink};
+use crate::sink::record_sink::{RecordRules, RecordSink};
 use crate::sink::rejected::RejectedLog;
 use crate::source::s3::Fetched;
 use crate::source::{Origin, SourceFile};
-
-/// How one file ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Status {
-    Ingested,
-    /// Some records read before damage; the damage is the reason.
-    Partial(String),
-    /// Damaged with nothing usable.
-    Failed(String),
-    /// Could not be opened or read: not recorded, so the next run tries again.
-    Unreadable(String),
-    Skipped(String),
-}
-
-pub(super) struct FileOutcome {
-    pub status: Status,
-    pub counts: RecordCounts,
-    /// Bytes after decompression.
-    pub decompressed: u64,
-    pub first_rejection: Option<String>,
-    /// Reading stopped before the end of the file (--strict).
-    pub cut_short: bool,
-}
-
-impl FileOutcome {
-    /// A file that ended before any record was read from it.
-    fn unread(status: Status) -> FileOutcome {
-        FileOutcome {
-            status,
-            counts: RecordCounts::default(),
-            decompressed: 0,
-            first_rejection: None,
-            cut_short: false,
-        }
-    }
-
-    fn is_failure(&self) -> bool {
-        let bad_status = matches!(
-            self.status,
-            Status::Partial(_) | Status::Failed(_) | Status::Unreadable(_)
-        );
-        bad_status || self.counts.rejected > 0
-    }
-}
 
 /// State the workers share.
 pub(super) struct Shared<'a> {
