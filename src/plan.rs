@@ -13,7 +13,7 @@ use crate::decode::time::parse_event_time;
 use crate::error::PlanError;
 use crate::lake::LakeLocation;
 use crate::lake::partition::is_account_id;
-use crate::source::key::Scope;
+use crate::lake::scope::Scope;
 
 /// Where logs are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]

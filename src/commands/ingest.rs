@@ -7,9 +7,9 @@ use sts_audit::aws::AwsOptions;
 use sts_audit::decode::record::RecordLimits;
 use sts_audit::error::PlanError;
 use sts_audit::ingest::{self, render_text};
+use sts_audit::lake::scope::Scope;
 use sts_audit::lake::{LakeLocation, LakeLock};
 use sts_audit::plan::{self, IngestPlan, bytes, default_memory_limit};
-use sts_audit::source::key::Scope;
 
 use super::{Outcome, derive, print_stdout};
 use crate::cli::{IngestArgs, SummaryFormat};

@@ -17,6 +17,7 @@
 pub mod derived;
 pub mod partition;
 pub mod schema;
+pub mod scope;
 
 use std::collections::HashMap;
 use std::fs::{self, File};

@@ -15,7 +15,7 @@ use crate::decode::time::date_of;
 use crate::error::SinkError;
 use crate::lake::partition::{PartitionKey, partition_account};
 use crate::lake::schema::{Row, col};
-use crate::source::key::Scope;
+use crate::lake::scope::Scope;
 
 /// What every file's records are checked against and go into, for the whole run.
 pub struct RecordRules<'a> {

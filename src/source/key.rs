@@ -5,6 +5,8 @@
 
 use chrono::{Days, NaiveDate};
 
+use crate::lake::scope::Scope;
+
 /// Which CloudTrail folder a key is under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrailFolder {
@@ -77,16 +79,6 @@ impl LogKey {
     }
 }
 
-/// What a run is restricted to; empty lists mean everything.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Event times, microseconds UTC: from inclusive, to exclusive.
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-}
-
 impl Scope {
     /// False when nothing under `key` can be in scope. Delivery folders are dated when the file
     /// was written, which can be after the event: one day of slack on both sides.
@@ -113,13 +105,6 @@ impl Scope {
             .and_then(|d| d.checked_sub_days(Days::new(1)))
             .is_some_and(|earliest| last < earliest);
         !(after_range || before_range)
-    }
-
-    pub fn is_everything(&self) -> bool {
-        self.from.is_none()
-            && self.to.is_none()
-            && self.accounts.is_empty()
-            && self.regions.is_empty()
     }
 }
 

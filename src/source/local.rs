@@ -18,9 +18,10 @@ use std::time::UNIX_EPOCH;
 use chrono::NaiveDate;
 use walkdir::{DirEntry, WalkDir};
 
-use super::key::{self, Scope};
+use super::key;
 use super::{Origin, SourceFile, sort_for_visiting};
 use crate::error::SourceError;
+use crate::lake::scope::Scope;
 
 /// What the walk found, in visiting order.
 #[derive(Debug, Default)]

@@ -15,10 +15,11 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::key::{self, Scope, TrailFolder};
+use super::key::{self, TrailFolder};
 use super::{Discovery, Origin, SourceFile};
 use crate::aws::S3Url;
 use crate::error::SourceError;
+use crate::lake::scope::Scope;
 
 /// Attempts at reading one object's body (the SDK retries the request itself; this covers a
 /// connection lost while the body streams).
