@@ -3,7 +3,6 @@
 -- description: Source account -> target account -> role for every assumption across accounts.
 --   A source account is internal when the lake holds its logs, external otherwise (a vendor,
 --   a partner, or an account outside the organization).
--- parameters: from, to, account
 WITH lake_accounts AS (
     SELECT DISTINCT account_id FROM events
 )

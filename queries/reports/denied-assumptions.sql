@@ -3,7 +3,6 @@
 -- description: Failed credential-issuing STS calls by principal and target role (taken from
 --   the error message when AWS logged no request), with the error, attempts, first and last
 --   time and source IPs.
--- parameters: from, to, account
 SELECT
     caller AS principal,
     caller_type,

@@ -2,7 +2,6 @@
 -- title: Who assumed which roles
 -- description: Each principal and the roles it assumed or tried to assume, per STS API: how
 --   many calls, how many failed, first and last time, and the source IPs it called from.
--- parameters: from, to, account
 SELECT
     caller AS principal,
     caller_type,

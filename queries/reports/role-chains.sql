@@ -3,7 +3,6 @@
 -- description: Sessions that were used to assume further roles: each chain from its origin
 --   principal through the roles it went through, its depth, the account boundaries it
 --   crossed, and how often and when it was taken.
--- parameters: from, to, account
 SELECT
     origin_principal_arn,
     origin_type,

@@ -3,7 +3,6 @@
 -- description: Per role: sessions, the lifetime requested, the lifetime granted (effective) and
 --   the time the sessions were actually used (first to last call), as median, 95th percentile
 --   and maximum in seconds, and sessions used after their credentials expired.
--- parameters: from, to, account
 SELECT
     role_arn,
     count(*) AS sessions,

@@ -4,7 +4,6 @@
 --   role (calls made with its sessions), the source IPs its calls came from: calls, failures,
 --   first and last time, and user agents. Calls whose identity names nobody are listed under
 --   their account, or `(unknown)`, rather than left out.
--- parameters: from, to, account
 SELECT
     kind,
     identity,

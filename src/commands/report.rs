@@ -42,12 +42,11 @@ async fn list(
         ))
     };
     let batch = text_batch(
-        &["name", "title", "description", "parameters", "origin"],
+        &["name", "title", "description", "origin"],
         vec![
             column(|r| r.name.clone()),
             column(|r| r.title.clone()),
             column(|r| r.description.clone()),
-            column(|r| r.parameters.join(", ")),
             column(|r| r.origin.clone()),
         ],
     )?;

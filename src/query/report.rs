@@ -7,7 +7,6 @@
 //! -- title: Who assumed which roles
 //! -- description: Each principal and the roles it assumed ...
 //! --   (continued on indented comment lines)
-//! -- parameters: from, to, account
 //! SELECT ...
 //! ```
 
@@ -59,8 +58,6 @@ pub struct Report {
     pub name: String,
     pub title: String,
     pub description: String,
-    /// The scope flags the report honours (`from`, `to`, `account`).
-    pub parameters: Vec<String>,
     pub sql: String,
     /// Where it came from: `built-in` or the file's path.
     pub origin: String,
@@ -93,20 +90,10 @@ pub fn parse(file_name: &str, sql: &str, origin: &str) -> Result<Report, String>
             "report name {name:?} must be letters, digits, - or _"
         ));
     }
-    let parameters = fields
-        .remove("parameters")
-        .map(|list| {
-            list.split(',')
-                .map(|p| p.trim().to_owned())
-                .filter(|p| !p.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(Report {
         title: fields.remove("title").unwrap_or_else(|| name.clone()),
         description: fields.remove("description").unwrap_or_default(),
         name,
-        parameters,
         sql: sql.to_owned(),
         origin: origin.to_owned(),
     })
@@ -174,12 +161,11 @@ mod tests {
 
     #[test]
     fn header_fields_and_continuations() {
-        let sql = "-- name: demo\n-- title: A demo\n-- description: first line\n--   second line\n-- parameters: from, to\nSELECT 1 -- name: not a header\n";
+        let sql = "-- name: demo\n-- title: A demo\n-- description: first line\n--   second line\nSELECT 1 -- name: not a header\n";
         let report = parse("file.sql", sql, "test").unwrap();
         assert_eq!(report.name, "demo");
         assert_eq!(report.title, "A demo");
         assert_eq!(report.description, "first line second line");
-        assert_eq!(report.parameters, ["from", "to"]);
     }
 
     #[test]
@@ -194,12 +180,6 @@ mod tests {
         assert_eq!(reports.len(), BUILT_IN.len());
         for report in reports.values() {
             assert!(!report.description.is_empty(), "{}", report.name);
-            assert_eq!(
-                report.parameters,
-                ["from", "to", "account"],
-                "{}",
-                report.name
-            );
         }
         for core in CORE_REPORTS {
             assert!(reports.contains_key(*core), "{core}");
