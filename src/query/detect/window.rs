@@ -1,0 +1,170 @@
+//! Window and baseline planning: which span of time the rules look at (the window) and which
+//! span before it they learn normal from (the baseline), clipped to what the lake holds. The
+//! times come in as microseconds UTC (the command line parses them); binding them into the
+//! rules is `params`.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use datafusion::execution::context::SessionContext;
+
+use super::DetectError;
+
+/// The baseline when neither `--baseline-days` nor the config gives one.
+pub const DEFAULT_BASELINE_DAYS: u32 = 30;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The first and last event time of the lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LakeSpan {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// What a run looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    /// Exclusive.
+    pub end: DateTime<Utc>,
+    /// `start` minus the baseline days asked for (the rules' lower bound).
+    pub baseline_start: DateTime<Utc>,
+    pub baseline_days_asked: u32,
+    /// Days of the baseline the lake actually holds (fewer when the lake is younger).
+    pub baseline_days: f64,
+    /// How the window was chosen, for the note on stderr.
+    pub chosen: Chosen,
+}
+
+/// How the window was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// Neither `--from` nor `--to`: the lake's last full day.
+    LastFullDay,
+    /// `--from` and/or `--to`.
+    Given,
+}
+
+/// The lake's first and last event time; `None` when it holds no event.
+pub async fn lake_span(ctx: &SessionContext) -> Result<Option<LakeSpan>, DetectError> {
+    let sql = "SELECT min(event_time), max(event_time) FROM events";
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let Some(batch) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let time = |column: usize| {
+        let array = batch
+            .column(column)
+            .as_primitive_opt::<TimestampMicrosecondType>()?;
+        (!array.is_null(0)).then(|| DateTime::from_timestamp_micros(array.value(0)))?
+    };
+    Ok(time(0)
+        .zip(time(1))
+        .map(|(first, last)| LakeSpan { first, last }))
+}
+
+/// The window from `from`/`to` (microseconds UTC, `to` exclusive) and the lake's span:
+/// both given, as given; only `from`, up to the end of the lake; only `to`, the day before
+/// it; neither, the last full day of the lake (the last day that holds events, or the one
+/// before it when that is today, still being written).
+pub fn plan(
+    span: LakeSpan,
+    from: Option<i64>,
+    to: Option<i64>,
+    baseline_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Window, DetectError> {
+    let (start, end, chosen) = match (from, to) {
+        (None, None) => {
+            let (start, end) = last_full_day(span.last, now);
+            (start, end, Chosen::LastFullDay)
+        }
+        (from, to) => {
+            let end = match to {
+                Some(to) => micros(to)?,
+                None => span.last + Duration::microseconds(1),
+            };
+            let start = match from {
+                Some(from) => micros(from)?,
+                None => end - Duration::days(1),
+            };
+            (start, end, Chosen::Given)
+        }
+    };
+    if start >= end {
+        return Err(DetectError::Window(format!(
+            "the window {} .. {} is empty (--from must be before --to and the end of the lake)",
+            start.to_rfc3339(),
+            end.to_rfc3339()
+        )));
+    }
+    let baseline_start = start - Duration::days(i64::from(baseline_days));
+    let held_from = baseline_start.max(span.first).min(start);
+    let held = (start - held_from).num_microseconds().unwrap_or(0);
+    Ok(Window {
+        start,
+        end,
+        baseline_start,
+        baseline_days_asked: baseline_days,
+        baseline_days: held as f64 / MICROS_PER_DAY as f64,
+        chosen,
+    })
+}
+
+fn micros(value: i64) -> Result<DateTime<Utc>, DetectError> {
+    DateTime::from_timestamp_micros(value)
+        .ok_or_else(|| DetectError::Window(format!("{value} µs is out of range")))
+}
+
+/// The last full day up to `last`: its own day, or the day before when that is today.
+fn last_full_day(last: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let mut day = last.date_naive();
+    if day >= now.date_naive() {
+        day = day.pred_opt().unwrap_or(day);
+    }
+    let start = day.and_time(NaiveTime::MIN).and_utc();
+    (start, start + Duration::days(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn span() -> LakeSpan {
+        LakeSpan {
+            first: at("2025-06-01T00:10:00Z"),
+            last: at("2025-06-08T17:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn default_is_the_last_full_day_with_the_baseline_held() {
+        let window = plan(span(), None, None, 30, at("2025-07-01T00:00:00Z")).unwrap();
+        assert_eq!(window.start, at("2025-06-08T00:00:00Z"));
+        assert_eq!(window.end, at("2025-06-09T00:00:00Z"));
+        assert_eq!(window.baseline_start, at("2025-05-09T00:00:00Z"));
+        assert!((window.baseline_days - (7.0 - 10.0 / 1440.0)).abs() < 1e-9);
+        assert_eq!(window.chosen, Chosen::LastFullDay);
+    }
+
+    #[test]
+    fn today_is_not_a_full_day() {
+        let window = plan(span(), None, None, 30, at("2025-06-08T18:00:00Z")).unwrap();
+        assert_eq!(window.start, at("2025-06-07T00:00:00Z"));
+    }
+
+    #[test]
+    fn from_alone_runs_to_the_end_of_the_lake() {
+        let from = at("2025-06-05T00:00:00Z").timestamp_micros();
+        let window = plan(span(), Some(from), None, 2, at("2025-07-01T00:00:00Z")).unwrap();
+        assert_eq!(window.end, span().last + Duration::microseconds(1));
+        assert_eq!(window.baseline_days, 2.0);
+        let late = at("2025-06-09T00:00:00Z").timestamp_micros();
+        assert!(plan(span(), Some(late), None, 2, Utc::now()).is_err());
+    }
+}
