@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::StringArray;
+use chrono::SecondsFormat;
 use datafusion::execution::context::SessionContext;
 use sts_audit::aws::AwsOptions;
 use sts_audit::error::{PlanError, QueryError};
@@ -16,7 +17,7 @@ use sts_audit::plan::validate_scope;
 use sts_audit::query::catalog::{self, Derived, QueryResources, QueryScope};
 use sts_audit::query::detect::config::{self, Config};
 use sts_audit::query::detect::findings::{self, Finding, Severity};
-use sts_audit::query::detect::rules::{self, Rule};
+use sts_audit::query::detect::rules::{self, ParamValue, Rule};
 use sts_audit::query::detect::window::Chosen;
 use sts_audit::query::detect::{self, DetectError, Request, Run, ocsf};
 
@@ -140,8 +141,8 @@ fn note_run(run: &Run) {
     };
     eprintln!(
         "sts-audit: window {} .. {}{how}; baseline {:.1} day(s) before it ({} asked{})",
-        window.start.to_rfc3339(),
-        window.end.to_rfc3339(),
+        window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+        window.end.to_rfc3339_opts(SecondsFormat::Secs, true),
         window.baseline_days,
         window.baseline_days_asked,
         match window.baseline_days < f64::from(window.baseline_days_asked) {
@@ -248,7 +249,11 @@ async fn list(rules: &[Rule], format: OutputFormat, out: &mut Output) -> Result<
             }),
             column(&|r| r.technique_ids().join(" ")),
             column(&|r| {
-                let params = r.params.iter().map(|p| format!("{}={}", p.name, p.default));
+                // Patterns are long: `--explain` shows them; numbers fit here.
+                let params = r.params.iter().map(|p| match &p.default {
+                    ParamValue::Text(_) => p.name.clone(),
+                    number => format!("{}={number}", p.name),
+                });
                 params.collect::<Vec<_>>().join(" ")
             }),
         ],
