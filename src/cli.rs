@@ -310,9 +310,10 @@ Runs the detection rules (queries/detections/*.sql; --list shows them, --explain
 full) over a window of the lake, each against a baseline of what happened before it: what is
 normal for each principal, role, account pair, federated subject, network and duration.
 
-The window is --from..--to. With neither, it is the last full day in the lake (the last day
-that holds events, or the day before when that is today); with --from alone it runs to the end
-of the lake, with --to alone it is the day before --to. The baseline is the --baseline-days
+The window is --from..--to. With neither, it is the last full day in the lake: the last day
+that holds events, or the day before when that day is today or holds less than half the events
+of the day before it (sessions running past midnight). With --from alone it runs to the end of
+the lake, with --to alone it is the day before --to. The baseline is the --baseline-days
 (default 30, or the config's baseline_days) before the window, fewer when the lake is younger.
 Both are said on stderr, with the findings per severity and the suppressed counts.
 

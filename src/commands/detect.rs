@@ -145,7 +145,7 @@ fn note_run(run: &Run) {
         window.end.to_rfc3339_opts(SecondsFormat::Secs, true),
         window.baseline_days,
         window.baseline_days_asked,
-        match window.baseline_days < f64::from(window.baseline_days_asked) {
+        match window.baseline_clipped {
             true => ", the lake holds no more",
             false => "",
         }

@@ -5,8 +5,9 @@
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::TimestampMicrosecondType;
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use datafusion::execution::context::SessionContext;
+use datafusion::prelude::{col, lit};
 
 use super::DetectError;
 
@@ -15,11 +16,14 @@ pub const DEFAULT_BASELINE_DAYS: u32 = 30;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The first and last event time of the lake.
+/// The first and last event time of the lake, and how full its last day is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LakeSpan {
     pub first: DateTime<Utc>,
     pub last: DateTime<Utc>,
+    /// Events on the last day, and on the day before it (0 when it has none).
+    pub last_day_events: u64,
+    pub day_before_events: u64,
 }
 
 /// What a run looks at.
@@ -33,6 +37,8 @@ pub struct Window {
     pub baseline_days_asked: u32,
     /// Days of the baseline the lake actually holds (fewer when the lake is younger).
     pub baseline_days: f64,
+    /// True when the lake starts after `baseline_start`.
+    pub baseline_clipped: bool,
     /// How the window was chosen, for the note on stderr.
     pub chosen: Chosen,
 }
@@ -59,15 +65,40 @@ pub async fn lake_span(ctx: &SessionContext) -> Result<Option<LakeSpan>, DetectE
             .as_primitive_opt::<TimestampMicrosecondType>()?;
         (!array.is_null(0)).then(|| DateTime::from_timestamp_micros(array.value(0)))?
     };
-    Ok(time(0)
-        .zip(time(1))
-        .map(|(first, last)| LakeSpan { first, last }))
+    let Some((first, last)) = time(0).zip(time(1)) else {
+        return Ok(None);
+    };
+    let (last_day_events, day_before_events) = last_days_events(ctx, last).await?;
+    Ok(Some(LakeSpan {
+        first,
+        last,
+        last_day_events,
+        day_before_events,
+    }))
+}
+
+/// The events of `last`'s day and of the day before, counted by `date` partition.
+async fn last_days_events(
+    ctx: &SessionContext,
+    last: DateTime<Utc>,
+) -> Result<(u64, u64), DetectError> {
+    let day = last.date_naive();
+    let before = day.pred_opt().unwrap_or(day);
+    Ok((events_on(ctx, day).await?, events_on(ctx, before).await?))
+}
+
+async fn events_on(ctx: &SessionContext, day: NaiveDate) -> Result<u64, DetectError> {
+    let date = day.format("%Y-%m-%d").to_string();
+    let frame = ctx.table("events").await?;
+    let rows = frame.filter(col("date").eq(lit(date)))?.count().await?;
+    Ok(rows as u64)
 }
 
 /// The window from `from`/`to` (microseconds UTC, `to` exclusive) and the lake's span:
 /// both given, as given; only `from`, up to the end of the lake; only `to`, the day before
-/// it; neither, the last full day of the lake (the last day that holds events, or the one
-/// before it when that is today, still being written).
+/// it; neither, the last full day of the lake: the last day that holds events, or the one
+/// before it when that day is today (still being written) or holds less than half the events
+/// of the day before (the tail of sessions that ran past midnight, or a partial delivery).
 pub fn plan(
     span: LakeSpan,
     from: Option<i64>,
@@ -77,7 +108,7 @@ pub fn plan(
 ) -> Result<Window, DetectError> {
     let (start, end, chosen) = match (from, to) {
         (None, None) => {
-            let (start, end) = last_full_day(span.last, now);
+            let (start, end) = last_full_day(&span, now);
             (start, end, Chosen::LastFullDay)
         }
         (from, to) => {
@@ -102,12 +133,14 @@ pub fn plan(
     let baseline_start = start - Duration::days(i64::from(baseline_days));
     let held_from = baseline_start.max(span.first).min(start);
     let held = (start - held_from).num_microseconds().unwrap_or(0);
+    let baseline_clipped = span.first > baseline_start;
     Ok(Window {
         start,
         end,
         baseline_start,
         baseline_days_asked: baseline_days,
         baseline_days: held as f64 / MICROS_PER_DAY as f64,
+        baseline_clipped,
         chosen,
     })
 }
@@ -117,10 +150,11 @@ fn micros(value: i64) -> Result<DateTime<Utc>, DetectError> {
         .ok_or_else(|| DetectError::Window(format!("{value} µs is out of range")))
 }
 
-/// The last full day up to `last`: its own day, or the day before when that is today.
-fn last_full_day(last: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let mut day = last.date_naive();
-    if day >= now.date_naive() {
+/// The last full day of the lake (see [`plan`]).
+fn last_full_day(span: &LakeSpan, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let mut day = span.last.date_naive();
+    let partial = span.last_day_events.saturating_mul(2) < span.day_before_events;
+    if day >= now.date_naive() || partial {
         day = day.pred_opt().unwrap_or(day);
     }
     let start = day.and_time(NaiveTime::MIN).and_utc();
@@ -139,6 +173,8 @@ mod tests {
         LakeSpan {
             first: at("2025-06-01T00:10:00Z"),
             last: at("2025-06-08T17:00:00Z"),
+            last_day_events: 900,
+            day_before_events: 1000,
         }
     }
 
@@ -156,6 +192,17 @@ mod tests {
     fn today_is_not_a_full_day() {
         let window = plan(span(), None, None, 30, at("2025-06-08T18:00:00Z")).unwrap();
         assert_eq!(window.start, at("2025-06-07T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_thin_last_day_is_not_a_full_day() {
+        let thin = LakeSpan {
+            last_day_events: 400,
+            ..span()
+        };
+        let window = plan(thin, None, None, 30, at("2025-07-01T00:00:00Z")).unwrap();
+        assert_eq!(window.start, at("2025-06-07T00:00:00Z"));
+        assert!(window.baseline_clipped);
     }
 
     #[test]
