@@ -37,7 +37,7 @@ pub struct Window {
     pub baseline_days_asked: u32,
     /// Days of the baseline the lake actually holds (fewer when the lake is younger).
     pub baseline_days: f64,
-    /// True when the lake starts after `baseline_start`.
+    /// True when the lake starts on a later day than `baseline_start`.
     pub baseline_clipped: bool,
     /// How the window was chosen, for the note on stderr.
     pub chosen: Chosen,
@@ -133,7 +133,8 @@ pub fn plan(
     let baseline_start = start - Duration::days(i64::from(baseline_days));
     let held_from = baseline_start.max(span.first).min(start);
     let held = (start - held_from).num_microseconds().unwrap_or(0);
-    let baseline_clipped = span.first > baseline_start;
+    // By day: a lake starting seconds after midnight holds that day.
+    let baseline_clipped = span.first.date_naive() > baseline_start.date_naive();
     Ok(Window {
         start,
         end,
