@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sts_audit::aws::AwsOptions;
+use sts_audit::query::detect::findings::Severity;
 use sts_audit::render;
 
 const AFTER_HELP: &str = "\
@@ -12,6 +13,7 @@ Exit codes:
   0  success
   1  the run could not be done (bad lake, unreadable source, disk full...)
   2  the run finished but some files or records failed (each is reported on stderr)
+  3  detect: a finding reached --fail-on
  64  invalid command line
 
 Examples:
@@ -21,6 +23,7 @@ Examples:
   sts-audit report role-assumptions --lake /data/sts-lake --from -7d
   sts-audit report --list
   sts-audit derive --lake /data/sts-lake   (once after an ingest: fast reports)
+  sts-audit detect --lake /data/sts-lake --fail-on high   (daily: the last full day)
   sts-audit sql \"SELECT role_arn, count(*) FROM assumptions GROUP BY 1 ORDER BY 2 DESC\"
   sts-audit sql                      (interactive shell)
   sts-audit schema sessions";
@@ -46,6 +49,9 @@ pub enum Command {
     /// Run a report from queries/reports (--list shows them)
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// Flag anomalous durations, cross-account patterns and credential misuse in a window
+    #[command(after_help = DETECT_HELP)]
+    Detect(DetectArgs),
     /// Run read-only SQL over the lake, or open an interactive shell
     #[command(after_help = SQL_HELP)]
     Sql(SqlArgs),
@@ -297,6 +303,116 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+const DETECT_HELP: &str = "\
+Runs the detection rules (queries/detections/*.sql; --list shows them, --explain ID one in
+full) over a window of the lake, each against a baseline of what happened before it: what is
+normal for each principal, role, account pair, federated subject, network and duration.
+
+The window is --from..--to. With neither, it is the last full day in the lake: the last day
+that holds events, or the day before when that day is today or holds less than half the events
+of the day before it (sessions running past midnight). With --from alone it runs to the end of
+the lake, with --to alone it is the day before --to. The baseline is the --baseline-days
+(default 30, or the config's baseline_days) before the window, fewer when the lake is younger.
+Both are said on stderr, with the findings per severity and the suppressed counts.
+
+Config: --config FILE, else sts-audit.toml in a lake on disk (TOML, every key optional; see the
+README): organization and trusted accounts, known networks, rule thresholds, disabled rules,
+suppressions. Unknown keys and bad values are errors naming the file, line and key (exit 1).
+
+Findings (json: an array; ndjson: one object a line; csv: every field; table and markdown: the
+main fields): id (stable across runs), rule, severity, title, summary, event_time,
+last_event_time, account_id, principal_arn, role_arn, source_ip_address, access_key_id,
+event_ids, attack, details. ocsf: OCSF Detection Finding objects (class 2004), a JSON array.
+
+Examples:
+  sts-audit detect --lake /data/sts-lake
+  sts-audit detect --from 2025-06-08 --to 2025-06-08 --format json
+  sts-audit detect --fail-on high --format ndjson --output findings.ndjson   (cron: exit 3)
+  sts-audit detect --rules credential-elsewhere,rare-sts-api --min-severity medium
+  sts-audit detect --format ocsf --output findings.ocsf.json
+  sts-audit detect --list
+  sts-audit detect --explain fan-out
+
+Exit codes: 0 no finding reached --fail-on (default: never), 3 one did, 1 failed (no lake, bad
+config, a rule failed), 64 bad command line.";
+
+/// `--format` of `detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    Table,
+    Json,
+    Ndjson,
+    Markdown,
+    Csv,
+    /// OCSF Detection Finding objects (class 2004), a JSON array
+    Ocsf,
+}
+
+/// `--min-severity` and `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Self {
+        match severity {
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("from", |arg| arg.help("Start of the window (default: see below)")))]
+#[command(mut_arg("to", |arg| arg.help("End of the window, exclusive (a date includes that whole day)")))]
+#[command(mut_arg("accounts", |arg| arg.hide(true)))]
+pub struct DetectArgs {
+    /// Days before the window that count as normal [default: 30, or the config's]
+    #[arg(long, value_name = "N")]
+    pub baseline_days: Option<u32>,
+
+    /// The config file [default: sts-audit.toml in a lake on disk, when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Only these rules (comma-separated ids)
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub rules: Option<Vec<String>>,
+
+    /// Leave out findings below this severity
+    #[arg(long, value_enum, default_value_t = SeverityArg::Low)]
+    pub min_severity: SeverityArg,
+
+    /// Exit with code 3 when a finding has this severity or higher
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DetectFormat::Table)]
+    pub format: DetectFormat,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// List the rules
+    #[arg(long, conflicts_with = "explain")]
+    pub list: bool,
+
+    /// Show one rule in full: what it catches, how, its parameters and its SQL
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+
+    #[command(flatten)]
+    pub lake: LakeArgs,
 }
 
 #[derive(Debug, Args)]

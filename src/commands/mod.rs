@@ -7,6 +7,7 @@
 mod analyze;
 mod check;
 mod derive;
+mod detect;
 mod ingest;
 mod report;
 mod schema;
@@ -42,6 +43,8 @@ pub enum Outcome {
     Partial,
     /// The options cannot work together, which clap cannot tell (reported on stderr).
     Usage,
+    /// `detect` ran and a finding reached `--fail-on`.
+    Findings,
 }
 
 impl Outcome {
@@ -61,6 +64,7 @@ pub fn run(command: &Command) -> anyhow::Result<Outcome> {
         Command::Analyze(args) => analyze::run(args),
         Command::Derive(args) => derive::run(args),
         Command::Report(args) => report::run(args),
+        Command::Detect(args) => detect::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args),

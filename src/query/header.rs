@@ -1,6 +1,7 @@
-//! The comment header of every SQL file under `queries/` (views and reports): one grammar, one
-//! parser. Reports read `name`, `title`, `description` and `parameters` from it, the catalog
-//! reads a view's `description` and `columns`; what a field means is theirs.
+//! The comment header of every SQL file under `queries/` (views, reports and detections): one
+//! grammar, one parser. Reports read `name`, `title`, `description` and `parameters` from it,
+//! the catalog reads a view's `description` and `columns`, detections read `id`, `title`,
+//! `severity`, `attack`, `params` and the rest; what a field means is theirs.
 //!
 //! ```sql
 //! -- name: sessions
@@ -11,9 +12,10 @@
 //! SELECT ...
 //! ```
 //!
-//! `-- key: value` (a key of lowercase letters) starts a field; an indented comment line, or
-//! one that starts no field, continues the last field. The lines that continue `columns` are
-//! its entries, `name: meaning` each. The header ends at the first line that is neither a
+//! `-- key: value` (a key of lowercase letters and `_`) starts a field; an indented comment
+//! line, or one that starts no field, continues the last field. The lines that continue
+//! `columns` or `params` are their entries, `name: meaning` each (a detection's `params` entry
+//! reads `name: default — meaning`). The header ends at the first line that is neither a
 //! comment nor blank.
 
 use std::collections::BTreeMap;
@@ -21,14 +23,18 @@ use std::collections::BTreeMap;
 /// The fields of a header, and the columns its `columns` field lists.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// Each field's text, continuation lines joined with spaces (`columns` has none).
+    /// Each field's text, continuation lines joined with spaces (`columns` and `params` have
+    /// none).
     pub fields: BTreeMap<String, String>,
     /// `columns`: each column's name and meaning, in order.
     pub columns: Vec<(String, String)>,
+    /// `params`: each parameter's name and the rest of its entry, in order.
+    pub params: Vec<(String, String)>,
 }
 
-/// The field whose continuation lines are column entries.
+/// The fields whose continuation lines are entries.
 const COLUMNS: &str = "columns";
+const PARAMS: &str = "params";
 
 /// Reads the header at the top of `sql`.
 pub fn parse(sql: &str) -> Header {
@@ -57,21 +63,23 @@ pub fn parse(sql: &str) -> Header {
     header
 }
 
-/// A field name: lowercase ASCII letters.
+/// A field name: lowercase ASCII letters and `_`.
 fn is_key(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase())
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+/// `name: rest` as an entry.
+fn entry(text: &str) -> Option<(String, String)> {
+    let (name, rest) = text.split_once(':')?;
+    Some((name.trim().to_owned(), rest.trim().to_owned()))
 }
 
 impl Header {
     /// Adds a continuation line to field `key` (nothing before the first field).
     fn continue_field(&mut self, key: Option<&str>, text: &str) {
         match key {
-            Some(COLUMNS) => {
-                if let Some((name, meaning)) = text.split_once(':') {
-                    self.columns
-                        .push((name.trim().to_owned(), meaning.trim().to_owned()));
-                }
-            }
+            Some(COLUMNS) => self.columns.extend(entry(text)),
+            Some(PARAMS) => self.params.extend(entry(text)),
             Some(key) => {
                 if let Some(field) = self.fields.get_mut(key) {
                     field.push(' ');
@@ -110,6 +118,16 @@ mod tests {
             assert!(!header.fields["description"].is_empty(), "{}", view.name);
             assert!(!header.columns.is_empty(), "{}", view.name);
         }
+    }
+
+    #[test]
+    fn params_are_entries_and_keys_may_hold_underscores() {
+        let sql = "-- id: r\n-- params:\n--   limit_seconds: 900 — bucket length\n\
+                   -- false_positives: retries\n--   of deploys\nSELECT 1";
+        let header = parse(sql);
+        assert_eq!(header.fields["false_positives"], "retries of deploys");
+        let params = [("limit_seconds".to_owned(), "900 — bucket length".to_owned())];
+        assert_eq!(header.params, params);
     }
 
     #[test]

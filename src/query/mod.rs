@@ -14,6 +14,7 @@
 pub mod catalog;
 pub mod computed_view;
 pub mod derive;
+pub mod detect;
 mod header;
 pub mod report;
 pub mod sql;

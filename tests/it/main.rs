@@ -7,6 +7,7 @@
 mod bad_input;
 mod crash;
 mod derived;
+mod detect;
 mod generated;
 mod incremental;
 mod lake_safety;
