@@ -198,6 +198,10 @@ fn fail_on_gives_exit_3_and_min_severity_filters() {
     assert_eq!(severities(&high), ["high"]);
     let (code, _, _) = detect(lake.path(), &["--fail-on", "severe"]);
     assert_eq!(code, 64);
+    // A baseline reaching before year -262144 is an error, not a panic (exit 101).
+    let (code, _, err) = detect(lake.path(), &["--baseline-days", "4000000000"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("out of range"), "{err}");
 }
 
 #[test]

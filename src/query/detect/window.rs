@@ -118,7 +118,7 @@ pub fn plan(
             };
             let start = match from {
                 Some(from) => micros(from)?,
-                None => end - Duration::days(1),
+                None => shifted(end, -1)?,
             };
             (start, end, Chosen::Given)
         }
@@ -130,7 +130,7 @@ pub fn plan(
             end.to_rfc3339()
         )));
     }
-    let baseline_start = start - Duration::days(i64::from(baseline_days));
+    let baseline_start = shifted(start, -i64::from(baseline_days))?;
     let held_from = baseline_start.max(span.first).min(start);
     let held = (start - held_from).num_microseconds().unwrap_or(0);
     // By day: a lake starting seconds after midnight holds that day.
@@ -146,6 +146,19 @@ pub fn plan(
     })
 }
 
+/// `time` moved by `days` (back when negative), or an error when that leaves chrono's range
+/// (a `--baseline-days` of millions).
+fn shifted(time: DateTime<Utc>, days: i64) -> Result<DateTime<Utc>, DetectError> {
+    Duration::try_days(days)
+        .and_then(|delta| time.checked_add_signed(delta))
+        .ok_or_else(|| {
+            DetectError::Window(format!(
+                "{days} days from {} is out of range",
+                time.to_rfc3339()
+            ))
+        })
+}
+
 fn micros(value: i64) -> Result<DateTime<Utc>, DetectError> {
     DateTime::from_timestamp_micros(value)
         .ok_or_else(|| DetectError::Window(format!("{value} µs is out of range")))
@@ -158,8 +171,10 @@ fn last_full_day(span: &LakeSpan, now: DateTime<Utc>) -> (DateTime<Utc>, DateTim
     if day >= now.date_naive() || partial {
         day = day.pred_opt().unwrap_or(day);
     }
-    let start = day.and_time(NaiveTime::MIN).and_utc();
-    (start, start + Duration::days(1))
+    let midnight = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc();
+    let start = midnight(day);
+    // The last representable day has no next one: an empty window, refused by the caller.
+    (start, day.succ_opt().map_or(start, midnight))
 }
 
 #[cfg(test)]
