@@ -326,10 +326,16 @@ main fields): id (stable across runs), rule, severity, title, summary, event_tim
 last_event_time, account_id, principal_arn, role_arn, source_ip_address, access_key_id,
 event_ids, attack, details. ocsf: OCSF Detection Finding objects (class 2004), a JSON array.
 
+--save keeps every finding of the window (whatever --min-severity shows) in the lake's
+findings/ folder, one Parquet file per window, which `sql` reads as the `findings` table: saving
+the same window again replaces the rows of the rules that ran. --new-only shows, and --fail-on
+counts, only findings whose id no earlier run saved: the same incident alerts once.
+
 Examples:
   sts-audit detect --lake /data/sts-lake
   sts-audit detect --from 2025-06-08 --to 2025-06-08 --format json
   sts-audit detect --fail-on high --format ndjson --output findings.ndjson   (cron: exit 3)
+  sts-audit detect --save --new-only --fail-on high         (daily alert: each incident once)
   sts-audit detect --rules credential-elsewhere,rare-sts-api --min-severity medium
   sts-audit detect --format ocsf --output findings.ocsf.json
   sts-audit detect --list
@@ -402,6 +408,14 @@ pub struct DetectArgs {
     /// Write to this file instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Keep the findings in the lake (findings/, the `findings` table); a window saved again is replaced
+    #[arg(long)]
+    pub save: bool,
+
+    /// Show only findings whose id was not saved before (a daily alert job's choice)
+    #[arg(long)]
+    pub new_only: bool,
 
     /// List the rules
     #[arg(long, conflicts_with = "explain")]

@@ -9,17 +9,16 @@ use std::sync::Arc;
 
 use arrow::array::StringArray;
 use chrono::SecondsFormat;
-use datafusion::execution::context::SessionContext;
 use sts_audit::aws::AwsOptions;
 use sts_audit::error::{PlanError, QueryError};
 use sts_audit::lake::LakeLocation;
 use sts_audit::plan::validate_scope;
-use sts_audit::query::catalog::{self, Derived, QueryResources, QueryScope};
+use sts_audit::query::catalog::{self, Catalog, Derived, QueryResources, QueryScope};
 use sts_audit::query::detect::config::{self, Config};
 use sts_audit::query::detect::findings::{self, Finding, Severity};
 use sts_audit::query::detect::rules::{self, ParamValue, Rule};
 use sts_audit::query::detect::window::Chosen;
-use sts_audit::query::detect::{self, DetectError, Request, Run, ocsf};
+use sts_audit::query::detect::{self, DetectError, Request, Run, ocsf, saved};
 
 use super::{
     Outcome, Output, memory_limit, note_derived_freshness, runtime, text_batch, write_batch,
@@ -49,20 +48,63 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let request = request(args, &catalogue)?;
-    let run = runtime.block_on(async {
-        let ctx = open_whole_lake(&args.lake).await?;
-        anyhow::Ok(detect::detect(&ctx, &request).await?)
-    })?;
-    note_run(&run);
-    runtime.block_on(write_findings(&run.findings, args.format, &mut out))?;
+    let shown = runtime.block_on(detect_and_save(args, &request))?;
+    runtime.block_on(write_findings(&shown, args.format, &mut out))?;
     out.writer.flush()?;
     let failed = args
         .fail_on
-        .is_some_and(|level| run.findings.iter().any(|f| f.severity >= level.into()));
+        .is_some_and(|level| shown.iter().any(|f| f.severity >= level.into()));
     Ok(match failed {
         true => Outcome::Findings,
         false => Outcome::Success,
     })
+}
+
+/// Runs the rules and says what it found; with `--save` keeps every finding in the lake.
+/// Returns the findings to show: those reaching `--min-severity`, with `--new-only` only those whose id
+/// was not saved before this run.
+async fn detect_and_save(args: &DetectArgs, request: &Request) -> anyhow::Result<Vec<Finding>> {
+    let catalog = open_whole_lake(&args.lake).await?;
+    let saved_before = match args.new_only {
+        true => Some(saved::saved_ids(&catalog.ctx).await?),
+        false => None,
+    };
+    let run = detect::detect(&catalog.ctx, request).await?;
+    note_run(&run);
+    if args.save {
+        let every: Vec<Finding> = run
+            .findings
+            .iter()
+            .chain(&run.below_min_severity)
+            .cloned()
+            .collect();
+        let ctx = &catalog.ctx;
+        let url = &catalog.events_url;
+        let now = chrono::Utc::now();
+        saved::save(ctx, url, &run.window, &run.rules, &every, now).await?;
+        eprintln!(
+            "sts-audit: saved {} finding(s) of the window in the lake (the findings table)",
+            every.len()
+        );
+    }
+    let shown = match &saved_before {
+        Some(ids) => {
+            let new: Vec<Finding> = run
+                .findings
+                .iter()
+                .filter(|f| !ids.contains(&f.id))
+                .cloned()
+                .collect();
+            eprintln!(
+                "sts-audit: --new-only: {} new, {} saved before",
+                new.len(),
+                run.findings.len() - new.len()
+            );
+            new
+        }
+        None => run.findings,
+    };
+    Ok(shown)
 }
 
 fn output_args(args: &DetectArgs) -> OutputArgs {
@@ -115,7 +157,7 @@ fn config_path(args: &DetectArgs) -> Option<PathBuf> {
 }
 
 /// The whole lake (the baseline reads before the window), derived tables when current.
-async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
+async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
     let resources = QueryResources {
         memory: memory_limit(args.memory_limit),
         max_spill: args.max_spill,
@@ -129,7 +171,7 @@ async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
     let scope = QueryScope::default();
     let catalog = catalog::open_catalog_with(&lake, &aws, &scope, resources, derived).await?;
     note_derived_freshness(catalog.derived.as_ref(), &args.lake);
-    Ok(catalog.ctx)
+    Ok(catalog)
 }
 
 /// Says on stderr which window and baseline were used and what was found and suppressed.
@@ -165,7 +207,7 @@ fn note_run(run: &Run) {
             false => format!(" ({})", counts.join(", ")),
         },
         run.rules.len(),
-        match run.below_min_severity {
+        match run.below_min_severity.len() {
             0 => String::new(),
             n => format!("; {n} below --min-severity not shown"),
         }

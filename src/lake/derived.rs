@@ -30,7 +30,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{CURRENT_STAMP, DERIVED_DIR, folder_url};
+use super::{CURRENT_STAMP, DERIVED_DIR, folder_url, sibling_folder};
 use crate::error::QueryError;
 
 /// The views kept as tables, in the order they are built (later ones read earlier ones).
@@ -103,20 +103,7 @@ impl LakeStore {
             .runtime_env()
             .object_store(events_url)
             .map_err(QueryError::setup("lake storage"))?;
-        // `<lake>/events/` -> `<lake>/derived/`, as URLs: names are never re-parsed from text.
-        let mut root: Url = AsRef::<Url>::as_ref(events_url).clone();
-        if let Ok(mut segments) = root.path_segments_mut() {
-            segments.pop_if_empty().pop().push("");
-        }
-        let derived_url = folder_url(&root, &[DERIVED_DIR]).ok_or_else(|| QueryError::Remote {
-            lake: events_url.to_string(),
-            reason: "the lake's location cannot hold a derived/ folder".to_owned(),
-        })?;
-        let derived =
-            ObjectPath::from_url_path(derived_url.path()).map_err(|e| QueryError::Remote {
-                lake: derived_url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let (derived_url, derived) = sibling_folder(events_url, DERIVED_DIR)?;
         let local_folder = match derived_url.scheme() {
             "file" => derived_url.to_file_path().ok(),
             _ => None,

@@ -1,13 +1,14 @@
 //! The lake as both wings see it: where it is ([`LakeLocation`]), what its folders and files
 //! are called, how a lake on disk is found and locked. Its parts: the `events` schema
-//! ([`schema`]), the Hive partitions ([`partition`]) and the derived tables' layout and
-//! freshness ([`derived`]). Writing into it is `sink`'s job, querying it `catalog`'s.
+//! ([`schema`]), the Hive partitions ([`partition`]), the derived tables' layout and
+//! freshness ([`derived`]) and the saved findings' layout and columns ([`findings`]). Writing into it is `sink`'s job, querying it `catalog`'s.
 //!
 //! ```text
 //! <lake>/events/account_id=<12 digits|unknown>/date=<YYYY-MM-DD>/part-<run>-<worker>-<n>.parquet
 //! <lake>/_manifest/run-<run>.jsonl     inputs already ingested (one segment per run)
 //! <lake>/_rejected/run-<run>.ndjson    records that could not become rows, with the reason
 //! <lake>/derived/                      the derived tables and CURRENT.json (see `derived`)
+//! <lake>/findings/                     the findings `detect --save` kept (see `findings`)
 //! <lake>/_lock                         held by the one ingest or derive that may write at a time
 //! ```
 //!
@@ -15,6 +16,7 @@
 //! complete Parquet files under `events/` are ever read as data.
 
 pub mod derived;
+pub mod findings;
 pub mod partition;
 pub mod schema;
 pub mod scope;
@@ -23,6 +25,9 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+
+use datafusion::datasource::listing::ListingTableUrl;
+use object_store::path::Path as ObjectPath;
 
 use crate::aws::S3Url;
 use crate::error::{QueryError, SinkError};
@@ -35,6 +40,8 @@ pub const MANIFEST_DIR: &str = "_manifest";
 pub const REJECTED_DIR: &str = "_rejected";
 /// The folder of the derived tables' builds and their stamp.
 const DERIVED_DIR: &str = "derived";
+/// The folder of the findings `detect --save` keeps.
+pub const FINDINGS_DIR: &str = "findings";
 /// The file under [`DERIVED_DIR`] that names the current build.
 const CURRENT_STAMP: &str = "CURRENT.json";
 /// The write lock of a lake on disk.
@@ -113,6 +120,27 @@ pub fn folder_url(base: &url::Url, names: &[&str]) -> Option<url::Url> {
         .extend(names.iter().filter(|name| !name.is_empty()))
         .push("");
     Some(url)
+}
+
+/// The lake's folder `name` (beside `events/`), as a URL and as a path in the lake's object
+/// store, built from the `events` URL as URLs: names are never re-parsed from text.
+pub fn sibling_folder(
+    events_url: &ListingTableUrl,
+    name: &str,
+) -> Result<(url::Url, ObjectPath), QueryError> {
+    let mut root: url::Url = AsRef::<url::Url>::as_ref(events_url).clone();
+    if let Ok(mut segments) = root.path_segments_mut() {
+        segments.pop_if_empty().pop().push("");
+    }
+    let url = folder_url(&root, &[name]).ok_or_else(|| QueryError::Remote {
+        lake: events_url.to_string(),
+        reason: format!("the lake's location cannot hold a {name}/ folder"),
+    })?;
+    let path = ObjectPath::from_url_path(url.path()).map_err(|e| QueryError::Remote {
+        lake: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok((url, path))
 }
 
 /// Where the lake's `events` folder is; an error that says what to do when there is no lake.

@@ -15,6 +15,7 @@ use datafusion::catalog::TableProvider;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -22,6 +23,8 @@ use datafusion::datasource::listing::{
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::ExprFunctionExt;
 use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
 use super::computed_view::ComputedView;
@@ -29,6 +32,7 @@ use super::header;
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::error::QueryError;
 use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore};
+use crate::lake::findings::{self, FindingsFolder};
 use crate::lake::partition::date_text;
 use crate::lake::schema::{self, PARTITION_COLUMNS};
 use crate::lake::{EVENTS_DIR, LakeLocation, events_dir, folder_url};
@@ -276,6 +280,7 @@ pub async fn open_catalog_with(
             _ => register_view(&ctx, view).await?,
         }
     }
+    register_findings(&ctx, &events).await?;
     Ok(Catalog {
         ctx,
         events_url: events,
@@ -453,6 +458,49 @@ async fn register_derived(
     Ok(())
 }
 
+/// The column that ranks the saved copies of a finding, newest first.
+const COPY_RANK: &str = "copy_rank";
+
+/// `findings`: what `detect --save` kept, one row per finding id (its newest copy when
+/// overlapping windows both found it), whatever the scope; empty when nothing was saved.
+async fn register_findings(
+    ctx: &SessionContext,
+    events_url: &ListingTableUrl,
+) -> Result<(), QueryError> {
+    let setup = || QueryError::setup("findings table");
+    let folder = FindingsFolder::of(ctx, events_url)?;
+    let schema = findings::schema();
+    let saved: Arc<dyn TableProvider> = match folder.is_empty().await? {
+        true => Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(setup())?),
+        false => {
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(folder.table_url()?)
+                .with_listing_options(options)
+                .with_schema(schema);
+            Arc::new(ListingTable::try_new(config).map_err(setup())?)
+        }
+    };
+    let newest = row_number()
+        .partition_by(vec![col("id")])
+        .order_by(vec![
+            col("detected_at").sort(false, false),
+            col("window_end").sort(false, false),
+        ])
+        .build()
+        .map_err(setup())?
+        .alias(COPY_RANK);
+    let frame = ctx
+        .read_table(saved)
+        .and_then(|frame| frame.window(vec![newest]))
+        .and_then(|frame| frame.filter(col(COPY_RANK).eq(lit(1u64))))
+        .and_then(|frame| frame.drop_columns(&[COPY_RANK]))
+        .map_err(setup())?;
+    ctx.register_table("findings", frame.into_view())
+        .map_err(setup())?;
+    Ok(())
+}
+
 /// What `schema` and `\d` show about a table: what it is and what each column means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDoc {
@@ -463,7 +511,8 @@ pub struct TableDoc {
     pub columns: Vec<(String, String)>,
 }
 
-/// The documentation of `events` and of every view, from `schema::COLUMNS` and the views' headers.
+/// The documentation of `events`, every view and `findings`, from `schema::COLUMNS`, the views' headers
+/// and `findings::COLUMNS`.
 pub fn table_docs() -> Vec<TableDoc> {
     let mut columns: Vec<(String, String)> = schema::COLUMNS
         .iter()
@@ -492,5 +541,16 @@ pub fn table_docs() -> Vec<TableDoc> {
             columns: header.columns,
         }
     }));
+    docs.push(TableDoc {
+        name: "findings".to_owned(),
+        kind: "table",
+        description: "One row per finding `detect --save` kept (its newest copy), by stable id: \
+                      the lake's findings/ folder, empty until a detect run saves."
+            .to_owned(),
+        columns: findings::COLUMNS
+            .iter()
+            .map(|(name, doc)| ((*name).to_owned(), (*doc).to_owned()))
+            .collect(),
+    });
     docs
 }

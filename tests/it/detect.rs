@@ -292,6 +292,86 @@ fn derived_tables_and_computed_views_give_equal_findings() {
     }
 }
 
+/// `sql` on `lake` as CSV lines (header first).
+fn sql_lines(lake: &Path, query: &str) -> Vec<String> {
+    let lake = lake.to_str().unwrap();
+    let (code, out, err) = run(&["sql", "--lake", lake, "--format", "csv", query]);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn saved_findings_are_kept_once_per_window_and_new_only_alerts_once() {
+    let lake = fixture_lake("credential-elsewhere", "fires");
+    fn only<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        [&["--rules", "credential-elsewhere"], extra].concat()
+    }
+    let saved_files = || {
+        let folder = lake.path().join("findings");
+        std::fs::read_dir(folder).map(|d| d.count()).unwrap_or(0)
+    };
+    // Nothing saved yet: `findings` is an empty table and every finding is new.
+    assert_eq!(
+        sql_lines(lake.path(), "SELECT count(*) AS n FROM findings"),
+        ["n", "0"]
+    );
+    let all = findings(lake.path(), &only(&[]));
+    assert_eq!(all.len(), 2);
+    let new = findings(lake.path(), &only(&["--new-only"]));
+    assert_eq!(new, all);
+
+    // --save keeps every finding, also those --min-severity does not show.
+    let shown = findings(
+        lake.path(),
+        &only(&["--save", "--min-severity", "critical"]),
+    );
+    assert!(shown.is_empty());
+    assert_eq!(saved_files(), 1);
+    let mut ids: Vec<String> = all
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let rows = sql_lines(
+        lake.path(),
+        "SELECT id, rule, severity, event_time, cardinality(event_ids) > 0 AS evidence, \
+         window_start FROM findings ORDER BY id",
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (row, id) in rows[1..].iter().zip(&ids) {
+        let expected = format!("{id},credential-elsewhere,high,");
+        assert!(row.starts_with(&expected), "{row}");
+        assert!(row.ends_with(",true,2025-06-08T00:00:00Z"), "{row}");
+    }
+
+    // The same window again: replaced, not duplicated; nothing is new, so --fail-on stays 0.
+    let again = findings(
+        lake.path(),
+        &only(&["--save", "--new-only", "--fail-on", "low"]),
+    );
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(saved_files(), 1);
+    let count = "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM findings";
+    assert_eq!(sql_lines(lake.path(), count), ["n,ids", "2,2"]);
+
+    // Another rule saved into the same window keeps this rule's rows.
+    findings(lake.path(), &["--save", "--rules", "first-seen"]);
+    let by_rule = "SELECT rule, count(*) AS n FROM findings GROUP BY rule ORDER BY rule";
+    let expected = ["rule,n", "credential-elsewhere,2", "first-seen,1"];
+    assert_eq!(sql_lines(lake.path(), by_rule), expected);
+
+    // `schema` documents the table.
+    let (code, out, err) = run(&["schema", "findings", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    for column in [
+        "id,string,",
+        "event_ids,list<string>,",
+        "window_start,timestamp (UTC),",
+    ] {
+        assert!(out.contains(column), "{column}: {out}");
+    }
+}
+
 #[test]
 fn list_and_explain_show_the_catalogue() {
     let (code, out, _) = run(&["detect", "--list", "--format", "csv"]);

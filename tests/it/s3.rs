@@ -414,6 +414,29 @@ fn lake_on_s3_is_the_same_lake() {
     assert!(plan.contains("/derived/"), "{plan}");
     reports_match();
 
+    // Findings are saved on S3 as on disk, once per window however often it runs.
+    let detect = |extra: &[&str]| {
+        let mut args = vec!["detect", "--lake", s3_lake, "--format", "json"];
+        args.extend(extra);
+        let (code, out, stderr) = server.sts_audit(&args, true);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    };
+    let found = detect(&["--save"]);
+    assert!(found.len() >= 4, "the sample's incidents: {found:?}");
+    assert_eq!(detect(&["--save", "--new-only"]), Vec::<Value>::new());
+    let saved = [
+        "sql",
+        "--lake",
+        s3_lake,
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM findings",
+    ];
+    let (code, count_csv, stderr) = server.sts_audit(&saved, true);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(count_csv, format!("n\n{}\n", found.len()));
+
     // The manifest is on S3: a re-run reads nothing.
     let again = server.ingest(sample, s3_lake, &[]);
     assert_eq!(count(&again, "records_read"), 0);
@@ -471,6 +494,13 @@ fn lake_on_s3_is_the_same_lake() {
     assert!(
         listing.contains("teams/security/sts/derived/CURRENT.json"),
         "{listing}"
+    );
+    assert_eq!(
+        listing
+            .matches("teams/security/sts/findings/window=")
+            .count(),
+        1,
+        "one file for the one window saved twice: {listing}"
     );
     assert!(
         listing.contains(&format!(

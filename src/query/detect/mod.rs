@@ -3,7 +3,8 @@
 //! become findings with stable ids. By concept: `rules` (the catalogue and its headers),
 //! `window` (window and baseline planning), `config` (the TOML config) with `networks` (its
 //! CIDRs), `params` (binding values and config tables), `findings` (the contract),
-//! `suppress` (suppressions) and `ocsf` (OCSF Detection Finding objects).
+//! `suppress` (suppressions), `ocsf` (OCSF Detection Finding objects) and `saved` (findings
+//! kept in the lake: `--save`, `--new-only`).
 //!
 //! It takes plain types and returns [`DetectError`]; flags, output and exit codes are the
 //! binary's (`commands/detect.rs`). Opening the lake is `query::catalog`'s.
@@ -14,6 +15,7 @@ mod networks;
 pub mod ocsf;
 mod params;
 pub mod rules;
+pub mod saved;
 pub mod suppress;
 pub mod window;
 
@@ -60,6 +62,8 @@ pub enum DetectError {
     Finding { rule: String, reason: String },
     #[error("config table {name}: {reason}")]
     Table { name: &'static str, reason: String },
+    #[error("saved findings {file}: {reason}")]
+    Saved { file: String, reason: String },
     #[error("{0}")]
     Window(String),
     #[error("the lake holds no events: nothing to detect")]
@@ -95,8 +99,8 @@ pub struct Run {
     /// Ordered by severity (highest first), then first evidence.
     pub findings: Vec<Finding>,
     pub suppressed: Suppressed,
-    /// Findings below `min_severity`, not shown.
-    pub below_min_severity: usize,
+    /// Findings below `min_severity`: not shown, but saved.
+    pub below_min_severity: Vec<Finding>,
 }
 
 /// Which of the catalogue's rules run: those asked for, else all but the disabled ones.
@@ -155,7 +159,7 @@ pub async fn detect(ctx: &SessionContext, request: &Request) -> Result<Run, Dete
         rules: selected.iter().map(|r| r.id.clone()).collect(),
         findings,
         suppressed,
-        below_min_severity: below.len(),
+        below_min_severity: below,
     })
 }
 
