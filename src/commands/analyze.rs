@@ -1,8 +1,11 @@
 //! `sts-audit analyze`: ingests SOURCE into a lake (a temporary one unless `--lake`), builds
 //! its derived tables, and prints the core reports (`report::CORE_REPORTS`), each under its
-//! title. Ingest runs exactly as `sts-audit ingest` would with the same flags.
+//! title, then what `sts-audit detect` finds in the logs' last full day. Ingest runs exactly as
+//! `sts-audit ingest` would with the same flags.
 
 use std::io::Write;
+
+use chrono::SecondsFormat;
 
 use clap::{Args, FromArgMatches};
 use datafusion::execution::context::SessionContext;
@@ -12,12 +15,15 @@ use sts_audit::ingest::{self, render_text};
 use sts_audit::lake::{LakeLocation, LakeLock};
 use sts_audit::plan::default_memory_limit;
 use sts_audit::query::catalog::{self, QueryScope};
+use sts_audit::query::detect::config::{self, Config};
+use sts_audit::query::detect::findings::Severity;
+use sts_audit::query::detect::{DetectError, Request, Run, rules};
 use sts_audit::query::report;
 use sts_audit::query::sql as statements;
 use sts_audit::render;
 
-use super::{Outcome, Output, derive, ingest::plan_of, run_script, runtime};
-use crate::cli::{AnalyzeArgs, IngestArgs, OutputFormat};
+use super::{Outcome, Output, derive, detect, ingest::plan_of, run_script, runtime};
+use crate::cli::{AnalyzeArgs, DetectFormat, IngestArgs, OutputFormat};
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     if matches!(args.format, OutputFormat::Csv | OutputFormat::Ndjson) {
@@ -71,7 +77,7 @@ fn ingest_args(args: &AnalyzeArgs, lake: String) -> anyhow::Result<IngestArgs> {
     Ok(ingest)
 }
 
-/// Prints the core reports over `lake`, each under its title.
+/// Prints the core reports over `lake`, each under its title, then the findings.
 async fn print_core_reports(
     lake: &LakeLocation,
     aws: &AwsOptions,
@@ -106,13 +112,73 @@ async fn print_core_reports(
             }
         }
     }
-    if format == OutputFormat::Json {
-        // Serialized first, so that a failed write stays an io::Error (a closed stdout).
-        let text = serde_json::to_string_pretty(&json)?;
-        writeln!(out.writer, "{text}")?;
+    // A lake of digest files alone holds no event: the reports are empty, nothing to detect.
+    let Some(run) = findings(&ctx, lake).await? else {
+        if format == OutputFormat::Json {
+            writeln!(out.writer, "{}", serde_json::to_string_pretty(&json)?)?;
+        }
+        out.writer.flush()?;
+        return Ok(());
+    };
+    match format {
+        OutputFormat::Json => {
+            json.insert("findings".to_owned(), serde_json::to_value(&run.findings)?);
+            // Serialized first, so that a failed write stays an io::Error (a closed stdout).
+            let text = serde_json::to_string_pretty(&json)?;
+            writeln!(out.writer, "{text}")?;
+        }
+        OutputFormat::Markdown => {
+            writeln!(out.writer, "## Findings\n\n{}\n", findings_title(&run))?;
+            detect::write_findings(&run.findings, DetectFormat::Markdown, out).await?;
+        }
+        _ => {
+            writeln!(out.writer, "Findings (detect): {}", findings_title(&run))?;
+            detect::write_findings(&run.findings, DetectFormat::Table, out).await?;
+        }
     }
     out.writer.flush()?;
     Ok(())
+}
+
+/// What `sts-audit detect` finds with its defaults (the lake's own `sts-audit.toml`, when a
+/// lake on disk has one): the last full day, against the days before it.
+async fn findings(ctx: &SessionContext, lake: &LakeLocation) -> anyhow::Result<Option<Run>> {
+    let catalogue = rules::catalogue()?;
+    let config = match lake {
+        LakeLocation::Local(root) if config::in_lake(root).is_file() => {
+            config::load(&config::in_lake(root), &catalogue)?
+        }
+        _ => Config::empty(),
+    };
+    let request = Request {
+        from: None,
+        to: None,
+        baseline_days: None,
+        rules: None,
+        min_severity: Severity::Low,
+        config,
+        now: chrono::Utc::now(),
+    };
+    let run = match sts_audit::query::detect::detect(ctx, &request).await {
+        Ok(run) => run,
+        Err(DetectError::EmptyLake) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    detect::note_run(&run);
+    Ok(Some(run))
+}
+
+/// The line above the findings: the window and baseline they come from.
+fn findings_title(run: &Run) -> String {
+    let window = &run.window;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    format!(
+        "what `sts-audit detect` flags in {} .. {}, against the {:.1} day(s) before it \
+         (`sts-audit detect --explain RULE` tells what each rule looks for)",
+        time(window.start),
+        time(window.end),
+        window.baseline_days
+    )
 }
 
 /// The first statement of a report, run; its results as one stream.

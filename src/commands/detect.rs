@@ -175,7 +175,7 @@ async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
 }
 
 /// Says on stderr which window and baseline were used and what was found and suppressed.
-fn note_run(run: &Run) {
+pub(super) fn note_run(run: &Run) {
     let window = &run.window;
     let how = match window.chosen {
         Chosen::LastFullDay => " (the last full day in the lake)",
@@ -218,7 +218,7 @@ fn note_run(run: &Run) {
 }
 
 /// The findings in `format`.
-async fn write_findings(
+pub(super) async fn write_findings(
     findings: &[Finding],
     format: DetectFormat,
     out: &mut Output,

@@ -458,6 +458,37 @@ fn analyze_prints_the_core_reports() {
         assert!(out.contains(title), "{title}: {out}");
     }
     assert!(stderr.contains("253"), "ingest summary on stderr: {stderr}");
+    // Then the findings: the sample's incidents (a key used after its expiration and from a
+    // second network, GetFederationToken, AssumeRoot), with the window they come from.
+    let findings = &out[out.find("Findings (detect)").expect(&out)..];
+    assert!(
+        findings.contains("2024-03-01T00:00:00Z .. 2024-03-02T00:00:00Z"),
+        "{findings}"
+    );
+    for rule in ["duration-anomaly", "credential-elsewhere", "rare-sts-api"] {
+        assert!(findings.contains(rule), "{rule}: {findings}");
+    }
+    assert!(
+        stderr.contains("11 finding(s) (4 high, 3 medium, 4 low)"),
+        "{stderr}"
+    );
+
+    let (code, json, stderr) = run(&[
+        "analyze",
+        "--quiet",
+        "--format",
+        "json",
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let high = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "high")
+        .count();
+    assert_eq!(high, 4, "{json}");
 }
 
 #[test]

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Detection benchmark: `sts-audit detect` (every rule, the default window: the lake's last full
+# day, against the days before it) on a lake of generated normal traffic, with the derived
+# tables current and with every view computed from events (--no-derived). Wall time and peak RSS
+# (/usr/bin/time -v), the median of RUNS interleaved runs, and the findings per rule and
+# severity (the generator plants no incident: every finding is a false positive) go into
+# BENCHMARKS.md between the BEGIN/END detect markers. The two ways must find the same ids.
+#
+#   bench/detect.sh [EVENTS]     default 10000000 events over 8 days, organization layout
+#
+# Env: BENCH_DIR (scratch, default bench/out), CORPUS, LAKE (reuse them), RUNS (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${1:-10000000}
+OUT=${BENCH_DIR:-bench/out}
+CORPUS=${CORPUS:-$OUT/corpus-d-$EVENTS}
+LAKE=${LAKE:-$OUT/lake-d-$EVENTS}
+RUNS=${RUNS:-3}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sts-audit-target}
+BIN=$CARGO_TARGET_DIR/release/sts-audit
+mkdir -p "$OUT"
+
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+# The build `cargo test --release` makes (dev-dependencies unify features): a plain
+# `cargo build --release` would compile DataFusion a second time with other features.
+cargo test --release --no-run --quiet
+[ -d "$CORPUS" ] || python3 ../shared/tools/gen_cloudtrail.py "$CORPUS" --events "$EVENTS" --days 8 --org-layout
+if [ ! -d "$LAKE/events" ]; then
+  "$BIN" ingest --quiet --lake "$LAKE" "$CORPUS" > "$OUT/detect-ingest.txt" || [ $? -eq 2 ]
+fi
+ROWS=$("$BIN" sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM events" | tail -1)
+
+measure() {  # NAME CMD...: prints "seconds rss_mib"; stdout kept in $OUT/NAME.out
+  local name=$1; shift
+  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; then
+    echo "failed failed"; return
+  fi
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$OUT/$name.time")
+  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/$name.time")
+  echo "$wall $rss"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+read -r DERIVE_S DERIVE_RSS < <(measure "detect-derive" "$BIN" derive --force --lake "$LAKE")
+echo "derive: ${DERIVE_S}s ${DERIVE_RSS}MiB"
+
+D_S=(); D_RSS=(); E_S=(); E_RSS=()
+for i in $(seq "$RUNS"); do
+  read -r s rss < <(measure "detect-derived" "$BIN" detect --lake "$LAKE" --format json)
+  D_S+=("$s"); D_RSS+=("$rss")
+  read -r s rss < <(measure "detect-events" "$BIN" detect --no-derived --lake "$LAKE" --format json)
+  E_S+=("$s"); E_RSS+=("$rss")
+  echo "run $i: derived ${D_S[-1]}s ${D_RSS[-1]}MiB, from events ${E_S[-1]}s ${E_RSS[-1]}MiB"
+done
+WINDOW=$(grep -o 'window [^;]*' "$OUT/detect-derived.err" | head -1)
+
+# Findings per rule and severity; the two ways must agree on every id.
+COUNTS=$(python3 - "$OUT/detect-derived.out" "$OUT/detect-events.out" <<'PY'
+import collections, json, sys
+derived, events = (json.load(open(p)) for p in sys.argv[1:3])
+if sorted(f["id"] for f in derived) != sorted(f["id"] for f in events):
+    sys.exit("derived tables and computed views found different findings")
+counts = collections.Counter((f["rule"], f["severity"]) for f in derived)
+rules = sorted({rule for rule, _ in counts})
+order = ["critical", "high", "medium", "low"]
+for rule in rules:
+    cells = [str(counts.get((rule, s), 0)) for s in order]
+    print(f"| {rule} | " + " | ".join(cells) + " |")
+total = [str(sum(n for (_, s), n in counts.items() if s == sev)) for sev in order]
+print("| **all rules** | " + " | ".join(total) + " |")
+PY
+)
+
+TABLE=$(cat <<MD
+Lake: \`gen_cloudtrail.py --events $EVENTS --days 8 --org-layout\` ingested: $(python3 -c "print(f'{$ROWS:,}')") events. Detect ran every rule over the default window ($WINDOW). $(nproc) cores, measured $(date -u +%Y-%m-%d); each cell is the median of $RUNS interleaved cold runs (open the lake, plan the window, run the nine rules, write JSON). Building the derived tables first (\`sts-audit derive --force\`, once per ingest): ${DERIVE_S} s, ${DERIVE_RSS} MiB peak.
+
+| detect | wall s | peak RSS MiB |
+| --- | ---: | ---: |
+| on current derived tables | $(median "${D_S[@]}") | $(median "${D_RSS[@]}") |
+| views computed from events (--no-derived) | $(median "${E_S[@]}") | $(median "${E_RSS[@]}") |
+
+Findings on this normal traffic (the generator plants no incident, so each is a false positive; both ways found the same ids):
+
+| rule | critical | high | medium | low |
+| --- | ---: | ---: | ---: | ---: |
+$COUNTS
+MD
+)
+python3 - "$TABLE" <<'PY'
+import re, sys, pathlib
+path = pathlib.Path("BENCHMARKS.md")
+text = path.read_text()
+block = "<!-- BEGIN detect -->\n" + sys.argv[1].strip() + "\n<!-- END detect -->"
+if "<!-- BEGIN detect -->" in text:
+    text = re.sub(r"<!-- BEGIN detect -->.*?<!-- END detect -->", lambda _: block, text, flags=re.S)
+else:
+    marker = "## Ingest from S3"
+    section = "## Detect on a 10M-event lake\n\n" + block + "\n\n"
+    text = text.replace(marker, section + marker, 1) if marker in text else text + "\n" + section
+path.write_text(text)
+PY
+echo "$TABLE"
