@@ -63,6 +63,9 @@ fn run(command: &Command) -> ExitCode {
             if let Some(note) = damaged_files_note(command, &error) {
                 eprintln!("{}", visible_lines(&note));
             }
+            if format!("{error:#}").contains("Resources exhausted") {
+                eprintln!("{MEMORY_NOTE}");
+            }
             ExitCode::from(exit_code_of(&error))
         }
     }
@@ -77,6 +80,13 @@ fn exit_code_of(error: &anyhow::Error) -> u8 {
         Some(_) => EXIT_USAGE,
     }
 }
+
+/// What to do when a query ran out of its memory pool (operators that cannot spill, such as
+/// a hash join's build side, fail instead of spilling).
+const MEMORY_NOTE: &str = "sts-audit: the query needed more memory than its pool (--memory-limit, \
+default half of the available memory): build the derived tables (`sts-audit derive`, or ingest \
+with --derive) so that sessions and assumptions are read instead of computed, narrow --from/--to, \
+or raise --memory-limit";
 
 /// A query that failed reading Parquet names the lake's damaged files (DataFusion's error
 /// does not say which file it was reading).

@@ -5,8 +5,9 @@
 //! CSV, JSON and NDJSON stream batch by batch; a table needs every row to size its columns.
 //!
 //! Text in CloudTrail is chosen by callers (user agents, session names, error messages), so
-//! tables, Markdown and CSV show control characters escaped ([`visible`]) and CSV cells that a
-//! spreadsheet would run as a formula are quoted ([`csv_text`]). JSON and NDJSON keep every
+//! tables, Markdown and CSV show control characters escaped ([`visible`]), CSV cells that a
+//! spreadsheet would run as a formula are quoted ([`csv_text`]) and Markdown cells cannot open
+//! an HTML tag ([`markdown_cell`]). JSON and NDJSON keep every
 //! value exact: JSON escaping already makes them safe to print.
 
 use std::borrow::Cow;
@@ -133,7 +134,7 @@ fn write_markdown(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<(), QueryError> {
-    let escape = |text: &str| text.replace('|', "\\|").replace('\n', "<br>");
+    let escape = markdown_cell;
     let names: Vec<String> = schema
         .fields()
         .iter()
@@ -148,12 +149,22 @@ fn write_markdown(
                 .columns()
                 .iter()
                 .zip(&columns)
-                .map(|(array, format)| escape(&cell_text(array.as_ref(), format, row, "<br>")))
+                .map(|(array, format)| escape(&cell_text(array.as_ref(), format, row, "\n")))
                 .collect();
             writeln!(out, "| {} |", cells.join(" | ")).map_err(QueryError::Output)?;
         }
     }
     Ok(())
+}
+
+/// A Markdown table cell: `&` and `<` as entities (a value like `<img src=...>` or `<script>`
+/// in a user agent stays text in every renderer), `|` escaped, the line breaks between list
+/// items as `<br>`. Control characters are already escaped ([`visible`]).
+pub fn markdown_cell(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('|', "\\|")
+        .replace('\n', "<br>")
 }
 
 fn formatters(batch: &RecordBatch) -> Result<Vec<ArrayFormatter<'_>>, QueryError> {
@@ -609,6 +620,14 @@ mod tests {
     use datafusion::physical_plan::memory::MemoryStream;
 
     use super::*;
+
+    #[test]
+    fn markdown_cells_cannot_open_a_tag_or_a_column() {
+        assert_eq!(
+            markdown_cell("<img src=x onerror=alert(1)> a|b & c\nd"),
+            "&lt;img src=x onerror=alert(1)> a\\|b &amp; c<br>d"
+        );
+    }
 
     fn sample() -> (SchemaRef, RecordBatch) {
         let mut list = ListBuilder::new(StringBuilder::new());

@@ -389,8 +389,10 @@ fn list_and_explain_show_the_catalogue() {
 }
 
 /// What OCSF requires of a Detection Finding with the `cloud` profile, as resolved from the
-/// schema (ocsf/ocsf-schema at a5cfc68, 1.9.0-dev; class `detection_finding` extends
-/// `finding` extends `base_event`, objects with their `extends` chains and constraints).
+/// schema (class `detection_finding` extends `finding` extends `base_event`, objects with their
+/// `extends` chains and constraints): the union of what v1.2.0 (the version the output declares
+/// in `metadata.version`) and the schema at a5cfc68 (1.9.0-dev) require. v1.2.0 adds
+/// `finding_info.title` and `metadata.product.vendor_name`; the output is valid for both.
 const OCSF_REQUIRED: &[&str] = &[
     "activity_id",
     "category_uid",
@@ -405,6 +407,8 @@ const OCSF_REQUIRED: &[&str] = &[
     "metadata.product",
     "metadata.version",
     "finding_info.uid",
+    "finding_info.title",
+    "metadata.product.vendor_name",
     "finding_info.analytic.type_id",
 ];
 
