@@ -52,6 +52,9 @@ pub enum Command {
     /// Flag anomalous durations, cross-account patterns and credential misuse in a window
     #[command(after_help = DETECT_HELP)]
     Detect(DetectArgs),
+    /// Everything about one key, principal, role, address, session name or event
+    #[command(after_help = TRIAGE_HELP)]
+    Triage(TriageArgs),
     /// Run read-only SQL over the lake, or open an interactive shell
     #[command(after_help = SQL_HELP)]
     Sql(SqlArgs),
@@ -424,6 +427,81 @@ pub struct DetectArgs {
     /// Show one rule in full: what it catches, how, its parameters and its SQL
     #[arg(long, value_name = "ID")]
     pub explain: Option<String>,
+
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+const TRIAGE_HELP: &str = "\
+For a temporary key (ASIA...): how it was obtained, walked back to its origin (the IAM user,
+root, SAML or OIDC subject, AWS service or outside account at the root of the role chain) with
+every hop's STS call, time, address, user agent, requested and granted duration and
+expiration; then every call it signed, in time order, the first call from each new address
+marked; then every session it issued, recursively, and what they did; then the saved findings
+(`detect --save`) about any key or principal of that tree.
+
+For a long-term key (AKIA...), a principal, a role, an address, a session name: the sessions
+involved, newest first (at most --limit, detailed the same way). For an event id: the key that
+signed it. --from/--to narrow the sessions and calls; chains are followed wherever they lead.
+
+Only the days a key was used are read (the session's first and last use pick the partitions),
+and the derived tables answer when current: a key on a large lake takes seconds.
+
+Examples:
+  sts-audit triage --access-key ASIAEXAMPLEKEY000001
+  sts-audit triage --principal arn:aws:iam::111111111111:user/alice --from -7d
+  sts-audit triage --ip 198.51.100.77 --format markdown --output incident.md
+  sts-audit triage --event-id 3b2f... --format json | jq '.trees[0].chain'
+
+Exit codes: 0 done, 1 failed (no lake, the subject is not in the lake), 64 bad command line.";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true)
+    .args(["access_key", "principal", "role", "ip", "session_name", "event_id"])))]
+#[command(mut_arg("from", |arg| arg.help("Only sessions and calls from this time")))]
+#[command(mut_arg("to", |arg| arg.help("Only sessions and calls before this time (a date includes that day)")))]
+#[command(mut_arg("accounts", |arg| arg.hide(true)))]
+pub struct TriageArgs {
+    /// A temporary (ASIA...) or long-term (AKIA...) access key
+    #[arg(long, value_name = "KEY")]
+    pub access_key: Option<String>,
+
+    /// A principal: IAM user or role ARN, assumed-role ARN, SAML or OIDC subject
+    #[arg(long, value_name = "ARN")]
+    pub principal: Option<String>,
+
+    /// A role: the sessions that assumed it
+    #[arg(long, value_name = "ARN")]
+    pub role: Option<String>,
+
+    /// A source address: the sessions issued to it or used from it
+    #[arg(long, value_name = "ADDRESS")]
+    pub ip: Option<String>,
+
+    /// A role session name
+    #[arg(long, value_name = "NAME")]
+    pub session_name: Option<String>,
+
+    /// A CloudTrail eventID: the key (or principal) behind it
+    #[arg(long, value_name = "ID")]
+    pub event_id: Option<String>,
+
+    /// Sessions detailed for a subject that is not a temporary key (newest first)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub limit: usize,
+
+    /// Calls listed per key
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub calls: usize,
+
+    /// Output format: table is an incident timeline (colour on a terminal), json the same tree
+    /// for tooling, ndjson one line per hop, call, issued session and finding
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub lake: LakeArgs,

@@ -95,6 +95,7 @@ fn damaged_files_note(command: &Command, error: &anyhow::Error) -> Option<String
         Command::Report(args) => &args.lake.lake,
         Command::Sql(args) => &args.lake.lake,
         Command::Detect(args) => &args.lake.lake,
+        Command::Triage(args) => &args.lake.lake,
         _ => return None,
     };
     check::damaged_footers_note(lake, &format!("{error:#}"))

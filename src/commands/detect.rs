@@ -9,21 +9,17 @@ use std::sync::Arc;
 
 use arrow::array::StringArray;
 use chrono::SecondsFormat;
-use sts_audit::aws::AwsOptions;
-use sts_audit::error::{PlanError, QueryError};
+use sts_audit::error::QueryError;
 use sts_audit::lake::LakeLocation;
 use sts_audit::plan::validate_scope;
-use sts_audit::query::catalog::{self, Catalog, Derived, QueryResources, QueryScope};
 use sts_audit::query::detect::config::{self, Config};
 use sts_audit::query::detect::findings::{self, Finding, Severity};
 use sts_audit::query::detect::rules::{self, ParamValue, Rule};
 use sts_audit::query::detect::window::Chosen;
 use sts_audit::query::detect::{self, DetectError, Request, Run, ocsf, saved};
 
-use super::{
-    Outcome, Output, memory_limit, note_derived_freshness, runtime, text_batch, write_batch,
-};
-use crate::cli::{DetectArgs, DetectFormat, LakeArgs, OutputArgs, OutputFormat};
+use super::{Outcome, Output, open_whole_lake, runtime, text_batch, write_batch};
+use crate::cli::{DetectArgs, DetectFormat, OutputArgs, OutputFormat};
 
 pub fn run(args: &DetectArgs) -> anyhow::Result<Outcome> {
     if !args.lake.scope.accounts.is_empty() {
@@ -154,24 +150,6 @@ fn config_path(args: &DetectArgs) -> Option<PathBuf> {
         Ok(LakeLocation::Local(lake)) => Some(config::in_lake(&lake)).filter(|p| p.is_file()),
         _ => None,
     }
-}
-
-/// The whole lake (the baseline reads before the window), derived tables when current.
-async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
-    let resources = QueryResources {
-        memory: memory_limit(args.memory_limit),
-        max_spill: args.max_spill,
-    };
-    let lake = LakeLocation::parse(&args.lake).map_err(PlanError::Url)?;
-    let derived = match args.no_derived {
-        true => Derived::Ignore,
-        false => Derived::WhenCurrent,
-    };
-    let aws = AwsOptions::from(&args.aws);
-    let scope = QueryScope::default();
-    let catalog = catalog::open_catalog_with(&lake, &aws, &scope, resources, derived).await?;
-    note_derived_freshness(catalog.derived.as_ref(), &args.lake);
-    Ok(catalog)
 }
 
 /// Says on stderr which window and baseline were used and what was found and suppressed.

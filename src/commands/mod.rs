@@ -13,6 +13,7 @@ mod report;
 mod schema;
 mod shell;
 mod sql;
+mod triage;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -29,7 +30,7 @@ use sts_audit::error::{PlanError, QueryError};
 use sts_audit::lake::LakeLocation;
 use sts_audit::lake::derived::Freshness;
 use sts_audit::plan::{bytes, default_memory_limit, validate_scope};
-use sts_audit::query::catalog::{self, Derived, QueryResources, QueryScope};
+use sts_audit::query::catalog::{self, Catalog, Derived, QueryResources, QueryScope};
 use sts_audit::query::sql as statements;
 use sts_audit::render::{self, TableStyle};
 
@@ -65,6 +66,7 @@ pub fn run(command: &Command) -> anyhow::Result<Outcome> {
         Command::Derive(args) => derive::run(args),
         Command::Report(args) => report::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Triage(args) => triage::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args),
@@ -125,6 +127,17 @@ fn query_scope(args: &ScopeArgs) -> Result<QueryScope, PlanError> {
 /// the derived tables are stale (an ingest ran since `derive`), because queries are slower.
 async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
     let scope = query_scope(&args.scope)?;
+    Ok(open_catalog(args, &scope).await?.ctx)
+}
+
+/// The whole lake, derived tables when current (detect's baseline and triage's chains reach
+/// outside any --from/--to, which those commands apply themselves).
+pub(super) async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
+    open_catalog(args, &QueryScope::default()).await
+}
+
+/// The lake of `args` narrowed to `scope`, with what was found of its derived tables.
+async fn open_catalog(args: &LakeArgs, scope: &QueryScope) -> anyhow::Result<Catalog> {
     let resources = QueryResources {
         memory: memory_limit(args.memory_limit),
         max_spill: args.max_spill,
@@ -135,9 +148,9 @@ async fn open_lake(args: &LakeArgs) -> anyhow::Result<SessionContext> {
         false => Derived::WhenCurrent,
     };
     let aws = AwsOptions::from(&args.aws);
-    let catalog = catalog::open_catalog_with(&lake, &aws, &scope, resources, derived).await?;
+    let catalog = catalog::open_catalog_with(&lake, &aws, scope, resources, derived).await?;
     note_derived_freshness(catalog.derived.as_ref(), &args.lake);
-    Ok(catalog.ctx)
+    Ok(catalog)
 }
 
 /// Tells why assumptions and sessions will be computed from events (slower): stale derived

@@ -18,3 +18,4 @@ pub mod detect;
 mod header;
 pub mod report;
 pub mod sql;
+pub mod triage;

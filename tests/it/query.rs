@@ -590,3 +590,114 @@ fn a_closed_stdout_is_not_an_error() {
         assert!(!stderr.contains("error"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn triage_walks_a_key_back_to_its_origin_and_forward_through_what_it_issued() {
+    let lake = sample_lake();
+    let lake_arg = lake.path().to_str().unwrap();
+    let (code, _, err) = run(&["detect", "--lake", lake_arg, "--save"]);
+    assert_eq!(code, 0, "{err}");
+    // The sample's incident: alice's ReadOnly session, used after its expiration and from a
+    // second address.
+    let key = "ASIA7E30EEF958756693";
+    let (code, out, err) = run(&[
+        "triage",
+        "--lake",
+        lake_arg,
+        "--access-key",
+        key,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    let tree = &found["trees"][0];
+    assert_eq!(tree["origin"], "arn:aws:iam::111111111111:user/alice");
+    let chain: Vec<&str> = tree["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hop| hop["role_arn"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "arn:aws:iam::222222222222:role/ops/Admin",
+            "arn:aws:iam::222222222222:role/ReadOnly"
+        ]
+    );
+    assert_eq!(tree["chain"][1]["effective_duration_seconds"], 900);
+    let calls = tree["activity"].as_array().unwrap();
+    assert_eq!(calls.len(), 11);
+    let new_addresses: Vec<&str> = calls
+        .iter()
+        .filter(|c| c["first_from_address"] == true)
+        .map(|c| c["source_ip_address"].as_str().unwrap())
+        .collect();
+    assert_eq!(new_addresses, ["203.0.113.10", "198.51.100.77"]);
+    let expired = calls
+        .iter()
+        .filter(|c| c["after_expiration"] == true)
+        .count();
+    assert_eq!(expired, 6, "08:56 to 09:17, after the 08:55 expiration");
+    let rules: Vec<&str> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    for rule in ["duration-anomaly", "credential-elsewhere"] {
+        assert!(rules.contains(&rule), "{rule}: {rules:?}");
+    }
+
+    // Forward: alice's Admin session issued the ReadOnly one.
+    let (code, out, err) = run(&[
+        "triage",
+        "--lake",
+        lake_arg,
+        "--principal",
+        "arn:aws:iam::111111111111:user/alice",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(found["sessions"].as_array().unwrap().len(), 2);
+    let admin = found["trees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["access_key_id"] == "ASIA395905D40B1471A1")
+        .unwrap();
+    assert_eq!(admin["issued"][0]["session"]["access_key_id"], key);
+
+    // The timeline, and an address and an event id as subjects.
+    let (code, out, err) = run(&["triage", "--lake", lake_arg, "--ip", "198.51.100.77"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("198.51.100.77 [first from this address]"),
+        "{out}"
+    );
+    assert!(out.contains("[after expiration]"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour off a terminal: {out}");
+    let event = calls[8]["event_id"].as_str().unwrap();
+    let (code, out, err) = run(&[
+        "triage",
+        "--lake",
+        lake_arg,
+        "--event-id",
+        event,
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("# Triage of access key {key}")),
+        "{out}"
+    );
+    let (code, _, err) = run(&["triage", "--lake", lake_arg, "--event-id", "no-such-event"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no event"), "{err}");
+    let (code, _, _) = run(&["triage", "--lake", lake_arg]);
+    assert_eq!(code, 64, "a subject is required");
+}
