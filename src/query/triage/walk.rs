@@ -87,9 +87,11 @@ impl SessionFilter {
         let is = |column: &str, value: &str| col(column).eq(lit(value.to_owned()));
         match self {
             SessionFilter::Key(key) => is("access_key_id", key),
-            SessionFilter::IssuedBy(key) => {
-                is("caller_access_key_id", key).or(is("parent_access_key_id", key))
+            // One side of the join each, so the filter is pushed into that side's scan.
+            SessionFilter::IssuedBy(key) if super::is_temporary(key) => {
+                is("parent_access_key_id", key)
             }
+            SessionFilter::IssuedBy(key) => is("caller_access_key_id", key),
             SessionFilter::Principal(arn) => is("caller", arn)
                 .or(is("principal_arn", arn))
                 .or(is("origin_principal_arn", arn)),
