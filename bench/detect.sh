@@ -20,6 +20,7 @@ RUNS=${RUNS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sts-audit-target}
 BIN=$CARGO_TARGET_DIR/release/sts-audit
 mkdir -p "$OUT"
+. bench/lib.sh
 
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 # The build `cargo test --release` makes (dev-dependencies unify features): a plain
@@ -31,17 +32,6 @@ if [ ! -d "$LAKE/events" ]; then
 fi
 ROWS=$("$BIN" sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM events" | tail -1)
 
-measure() {  # NAME CMD...: prints "seconds rss_mib"; stdout kept in $OUT/NAME.out
-  local name=$1; shift
-  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; then
-    echo "failed failed"; return
-  fi
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$OUT/$name.time")
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/$name.time")
-  echo "$wall $rss"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 read -r DERIVE_S DERIVE_RSS < <(measure "detect-derive" "$BIN" derive --force --lake "$LAKE")
 echo "derive: ${DERIVE_S}s ${DERIVE_RSS}MiB"
@@ -96,17 +86,5 @@ Findings on this normal traffic (the generator plants no incident, so each is a 
 $COUNTS
 MD
 )
-python3 - "$TABLE" <<'PY'
-import re, sys, pathlib
-path = pathlib.Path("BENCHMARKS.md")
-text = path.read_text()
-block = "<!-- BEGIN detect -->\n" + sys.argv[1].strip() + "\n<!-- END detect -->"
-if "<!-- BEGIN detect -->" in text:
-    text = re.sub(r"<!-- BEGIN detect -->.*?<!-- END detect -->", lambda _: block, text, flags=re.S)
-else:
-    marker = "## Ingest from S3"
-    section = "## Detect on a 10M-event lake\n\n" + block + "\n\n"
-    text = text.replace(marker, section + marker, 1) if marker in text else text + "\n" + section
-path.write_text(text)
-PY
+write_block detect "Detect on a 10M-event lake" "$TABLE"
 echo "$TABLE"

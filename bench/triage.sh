@@ -14,6 +14,7 @@ LAKE=${LAKE:-$OUT/lake-d-10000000}
 RUNS=${RUNS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sts-audit-target}
 BIN=$CARGO_TARGET_DIR/release/sts-audit
+. bench/lib.sh
 [ -d "$LAKE/events" ] || { echo "no lake at $LAKE: run bench/detect.sh first" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
@@ -63,15 +64,6 @@ issued = con.execute("""
 print(len(chain), len(calls), len(issued))
 PY
 
-measure() {  # NAME CMD...: prints "seconds rss_mib"
-  local name=$1; shift
-  /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err" || { echo "failed failed"; return; }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$OUT/$name.time")
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/$name.time")
-  echo "$wall $rss"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 S_S=(); S_RSS=(); D_S=(); D_RSS=()
 for i in $(seq "$RUNS"); do
@@ -98,17 +90,5 @@ Lake: the 10M-event lake of \`bench/detect.sh\` ($(python3 -c "print(f'{$ROWS:,}
 | DuckDB, the same lookups as SQL on the same files | $(median "${D_S[@]}") | $(median "${D_RSS[@]}") |
 MD
 )
-python3 - "$TABLE" <<'PY'
-import re, sys, pathlib
-path = pathlib.Path("BENCHMARKS.md")
-text = path.read_text()
-block = "<!-- BEGIN triage -->\n" + sys.argv[1].strip() + "\n<!-- END triage -->"
-if "<!-- BEGIN triage -->" in text:
-    text = re.sub(r"<!-- BEGIN triage -->.*?<!-- END triage -->", lambda _: block, text, flags=re.S)
-else:
-    marker = "## Ingest from S3"
-    section = "## Triage one key on a 10M-event lake\n\n" + block + "\n\n"
-    text = text.replace(marker, section + marker, 1) if marker in text else text + "\n" + section
-path.write_text(text)
-PY
+write_block triage "Triage one key on a 10M-event lake" "$TABLE"
 echo "$TABLE"
