@@ -437,8 +437,9 @@ For a temporary key (ASIA...): how it was obtained, walked back to its origin (t
 root, SAML or OIDC subject, AWS service or outside account at the root of the role chain) with
 every hop's STS call, time, address, user agent, requested and granted duration and
 expiration; then every call it signed, in time order, the first call from each new address
-marked; then every session it issued, recursively, and what they did; then the saved findings
-(`detect --save`) about any key or principal of that tree.
+marked; then every session it issued, recursively, and what they did; then the findings about
+any key or principal of that tree: those saved by `detect --save`, and with --detect those the
+rules find over the tree's days (marked computed).
 
 For a long-term key (AKIA...), a principal, a role, an address, a session name: the sessions
 involved, newest first (at most --limit, detailed the same way). For an event id: the key that
@@ -493,6 +494,14 @@ pub struct TriageArgs {
     /// Calls listed per key
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub calls: usize,
+
+    /// Also run the detection rules over the days of the keys found (besides the saved findings)
+    #[arg(long)]
+    pub detect: bool,
+
+    /// The detection config for --detect [default: sts-audit.toml in a lake on disk]
+    #[arg(long, value_name = "FILE", requires = "detect")]
+    pub config: Option<PathBuf>,
 
     /// Output format: table is an incident timeline (colour on a terminal), json the same tree
     /// for tooling, ndjson one line per hop, call, issued session and finding

@@ -6,10 +6,13 @@
 use std::io::{IsTerminal, Write};
 
 use serde_json::{Value, json};
+use sts_audit::lake::LakeLocation;
 use sts_audit::plan::validate_scope;
+use sts_audit::query::detect::config::{self, Config};
+use sts_audit::query::detect::rules;
 use sts_audit::query::triage::activity::Call;
 use sts_audit::query::triage::walk::Session;
-use sts_audit::query::triage::{self, Issued, KeyTree, Request, SavedFinding, Subject, Triage};
+use sts_audit::query::triage::{self, Issued, KeyFinding, KeyTree, Request, Subject, Triage};
 use sts_audit::render::{markdown_cell, visible};
 
 use super::{Outcome, Output, open_whole_lake, runtime};
@@ -31,6 +34,10 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<Outcome> {
         to: bounds.to,
         session_limit: args.limit,
         call_limit: args.calls,
+        detect: match args.detect {
+            true => Some(detect_config(args)?),
+            false => None,
+        },
     };
     let colour = args.output.is_none() && std::io::stdout().is_terminal();
     let mut out = Output::open(&OutputArgs {
@@ -50,6 +57,21 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<Outcome> {
     out.writer.write_all(text.as_bytes())?;
     out.writer.flush()?;
     Ok(Outcome::Success)
+}
+
+/// `--config`, else the lake's own `sts-audit.toml` (as `detect` reads it).
+fn detect_config(args: &TriageArgs) -> anyhow::Result<Config> {
+    let path = args
+        .config
+        .clone()
+        .or_else(|| match LakeLocation::parse(&args.lake.lake) {
+            Ok(LakeLocation::Local(lake)) => Some(config::in_lake(&lake)).filter(|p| p.is_file()),
+            _ => None,
+        });
+    Ok(match path {
+        Some(path) => config::load(&path, &rules::catalogue()?)?,
+        None => Config::empty(),
+    })
 }
 
 fn subject(args: &TriageArgs) -> Subject {
@@ -135,9 +157,10 @@ fn timeline(found: &Triage, paint: Paint) -> String {
     for tree in &found.trees {
         text += &tree_text(tree, paint);
     }
-    text += &paint.bold("\nFindings (saved by `detect --save`) about these keys and principals:\n");
+    text += &paint.bold("\nFindings about these keys and principals:\n");
     if found.findings.is_empty() {
-        text += "  none saved (a daily `sts-audit detect --save` keeps them for triage)\n";
+        text +=
+            "  none saved (a daily `sts-audit detect --save` keeps them; --detect computes them)\n";
     }
     for finding in &found.findings {
         text += &format!("  {}\n", finding_line(finding, paint));
@@ -260,17 +283,21 @@ fn call_line(call: &Call, paint: Paint) -> String {
     )
 }
 
-fn finding_line(finding: &SavedFinding, paint: Paint) -> String {
+fn finding_line(finding: &KeyFinding, paint: Paint) -> String {
     let severity = match finding.severity.as_str() {
         "critical" | "high" => paint.red(&finding.severity),
         "medium" => paint.yellow(&finding.severity),
         _ => finding.severity.clone(),
     };
     format!(
-        "{severity} {} {} {}: {}",
+        "{severity} {} {} {}{}: {}",
         show(&finding.event_time),
         visible(&finding.rule),
         visible(&finding.id),
+        match finding.computed {
+            true => " (computed)",
+            false => "",
+        },
         visible(&finding.summary)
     )
 }
@@ -352,9 +379,9 @@ fn markdown(found: &Triage) -> String {
             text += &markdown_cell(&issued_text(&tree.issued, 0)).replace("<br>", "\n");
         }
     }
-    text += "\n## Saved findings\n\n";
+    text += "\n## Findings\n\n";
     if found.findings.is_empty() {
-        text += "None saved (a daily `sts-audit detect --save` keeps them for triage).\n";
+        text += "None saved (a daily `sts-audit detect --save` keeps them; `--detect` computes them).\n";
     } else {
         text +=
             "| severity | event_time | rule | id | summary |\n| --- | --- | --- | --- | --- |\n";

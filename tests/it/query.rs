@@ -595,11 +595,44 @@ fn a_closed_stdout_is_not_an_error() {
 fn triage_walks_a_key_back_to_its_origin_and_forward_through_what_it_issued() {
     let lake = sample_lake();
     let lake_arg = lake.path().to_str().unwrap();
+    // The sample's incident: alice's ReadOnly session, used after its expiration and from a
+    // second address. Nothing saved yet: --detect computes the findings for the key's days.
+    let key = "ASIA7E30EEF958756693";
+    let triage_findings = |extra: &[&str]| {
+        let mut args = vec![
+            "triage",
+            "--lake",
+            lake_arg,
+            "--access-key",
+            key,
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        let found: Value = serde_json::from_str(&out).unwrap();
+        found["findings"].as_array().unwrap().clone()
+    };
+    assert!(triage_findings(&[]).is_empty());
+    let computed = triage_findings(&["--detect"]);
+    assert!(
+        computed.iter().all(|f| f["computed"] == true),
+        "{computed:?}"
+    );
+    assert!(
+        computed.iter().any(|f| f["rule"] == "duration-anomaly"),
+        "{computed:?}"
+    );
     let (code, _, err) = run(&["detect", "--lake", lake_arg, "--save"]);
     assert_eq!(code, 0, "{err}");
-    // The sample's incident: alice's ReadOnly session, used after its expiration and from a
-    // second address.
-    let key = "ASIA7E30EEF958756693";
+    let saved = triage_findings(&["--detect"]);
+    assert_eq!(
+        saved.len(),
+        computed.len(),
+        "the saved copies stand for the computed ones"
+    );
+    assert!(saved.iter().all(|f| f["computed"] == false), "{saved:?}");
     let (code, out, err) = run(&[
         "triage",
         "--lake",

@@ -15,7 +15,12 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashSet;
+
 use crate::error::QueryError;
+use crate::query::detect::config::Config;
+use crate::query::detect::findings::Severity;
+use crate::query::detect::{self, DetectError};
 use activity::Call;
 use walk::{Session, SessionFilter};
 
@@ -43,6 +48,9 @@ pub struct Request {
     pub session_limit: usize,
     /// Calls listed per key.
     pub call_limit: usize,
+    /// Also run the detection rules over the days of the trees (with this config), besides
+    /// reading the saved findings.
+    pub detect: Option<Config>,
 }
 
 /// One key's tree: its session, the chain that issued it, what it did, what it issued.
@@ -78,13 +86,14 @@ pub struct Triage {
     /// Sessions beyond `session_limit`, not detailed.
     pub more_sessions: bool,
     pub trees: Vec<KeyTree>,
-    /// Saved findings (`detect --save`) about any key or principal of the trees.
-    pub findings: Vec<SavedFinding>,
+    /// Findings about any key or principal of the trees: saved by `detect --save`, and with
+    /// `detect` in the request computed for the trees' days; highest severity first.
+    pub findings: Vec<KeyFinding>,
 }
 
-/// A finding as the `findings` table holds it.
+/// A finding about a key or principal of the trees (the `findings` table's main columns).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedFinding {
+pub struct KeyFinding {
     pub id: String,
     pub rule: String,
     pub severity: String,
@@ -92,6 +101,9 @@ pub struct SavedFinding {
     pub event_time: Option<String>,
     pub access_key_id: Option<String>,
     pub principal_arn: Option<String>,
+    /// Computed by this run (`--detect`) rather than read from the saved findings.
+    #[serde(default)]
+    pub computed: bool,
 }
 
 /// Errors of triage: the lake's, or a subject the lake does not know.
@@ -99,6 +111,8 @@ pub struct SavedFinding {
 pub enum TriageError {
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
     #[error("{0}")]
     NotFound(String),
 }
@@ -117,7 +131,8 @@ pub async fn triage(ctx: &SessionContext, request: &Request) -> Result<Triage, T
         other => {
             let filter = SessionFilter::of(other);
             let limit = request.session_limit;
-            let mut found = walk::sessions(ctx, filter, request, Some(limit + 1)).await?;
+            let bounds = (request.from, request.to);
+            let mut found = walk::sessions(ctx, filter, bounds, Some(limit + 1)).await?;
             let more = found.len() > limit;
             found.truncate(limit);
             let keys = found.iter().map(|s| s.access_key_id.clone()).collect();
@@ -133,7 +148,10 @@ pub async fn triage(ctx: &SessionContext, request: &Request) -> Result<Triage, T
     for key in &keys {
         trees.push(walk::key_tree(ctx, key, request).await?);
     }
-    let findings = saved_findings(ctx, &trees).await?;
+    let mut findings = saved_findings(ctx, &trees).await?;
+    if let Some(config) = &request.detect {
+        findings = merge(findings, computed_findings(ctx, &trees, config).await?);
+    }
     Ok(Triage {
         subject,
         sessions,
@@ -179,7 +197,7 @@ async fn resolve(ctx: &SessionContext, subject: &Subject) -> Result<Subject, Tri
 async fn saved_findings(
     ctx: &SessionContext,
     trees: &[KeyTree],
-) -> Result<Vec<SavedFinding>, TriageError> {
+) -> Result<Vec<KeyFinding>, TriageError> {
     let mut keys = Vec::new();
     let mut principals = Vec::new();
     for tree in trees {
@@ -226,6 +244,97 @@ async fn saved_findings(
             .to_vec(),
         )?;
     walk::rows(frame).await
+}
+
+/// The findings the detection rules give for the days of `trees` (from the day of the first
+/// issue or use to the end of the day of the last use) about their keys and principals.
+async fn computed_findings(
+    ctx: &SessionContext,
+    trees: &[KeyTree],
+    config: &Config,
+) -> Result<Vec<KeyFinding>, TriageError> {
+    let mut times = Vec::new();
+    let mut keys = HashSet::new();
+    let mut principals = HashSet::new();
+    for tree in trees {
+        keys.insert(tree.access_key_id.clone());
+        tree.visit(&mut |session| {
+            keys.insert(session.access_key_id.clone());
+            principals.extend(session.principal_arn.clone());
+            let used = [&session.issued_at, &session.first_used, &session.last_used];
+            times.extend(
+                used.into_iter()
+                    .flatten()
+                    .filter_map(|t| micros(t.as_str())),
+            );
+        });
+        times.extend(
+            tree.activity
+                .iter()
+                .filter_map(|c| micros(c.event_time.as_ref()?)),
+        );
+    }
+    let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let request = detect::Request {
+        from: Some(day_start(*first)),
+        to: Some(day_start(*last).saturating_add(MICROS_PER_DAY)),
+        baseline_days: None,
+        rules: None,
+        min_severity: Severity::Low,
+        config: config.clone(),
+        now: chrono::Utc::now(),
+    };
+    let run = detect::detect(ctx, &request).await?;
+    let about = |f: &detect::findings::Finding| {
+        f.access_key_id.as_ref().is_some_and(|k| keys.contains(k))
+            || f.principal_arn
+                .as_ref()
+                .is_some_and(|p| principals.contains(p))
+    };
+    let found = run.findings.iter().chain(&run.below_min_severity);
+    Ok(found
+        .filter(|f| about(f))
+        .map(|f| KeyFinding {
+            id: f.id.clone(),
+            rule: f.rule.clone(),
+            severity: f.severity.to_string(),
+            summary: f.summary.clone(),
+            event_time: f.event_time.clone(),
+            access_key_id: f.access_key_id.clone(),
+            principal_arn: f.principal_arn.clone(),
+            computed: true,
+        })
+        .collect())
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn micros(text: &str) -> Option<i64> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    Some(time.timestamp_micros())
+}
+
+fn day_start(micros: i64) -> i64 {
+    micros - micros.rem_euclid(MICROS_PER_DAY)
+}
+
+/// Saved and computed findings, one per id (the saved copy first), highest severity first.
+fn merge(saved: Vec<KeyFinding>, computed: Vec<KeyFinding>) -> Vec<KeyFinding> {
+    let known: HashSet<String> = saved.iter().map(|f| f.id.clone()).collect();
+    let mut all = saved;
+    all.extend(computed.into_iter().filter(|f| !known.contains(&f.id)));
+    let rank = |severity: &str| match severity {
+        "critical" => 0,
+        "high" => 1,
+        "medium" => 2,
+        _ => 3,
+    };
+    all.sort_by(|a, b| {
+        (rank(&a.severity), &a.event_time, &a.id).cmp(&(rank(&b.severity), &b.event_time, &b.id))
+    });
+    all
 }
 
 impl KeyTree {

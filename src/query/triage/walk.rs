@@ -113,12 +113,12 @@ fn empty_list() -> datafusion::common::ScalarValue {
     ))
 }
 
-/// The sessions `filter` selects that were issued or used within the request's bounds,
-/// newest first, at most `limit`.
+/// The sessions `filter` selects that were issued or used within `bounds` (microseconds UTC,
+/// `to` exclusive), newest first, at most `limit`.
 pub async fn sessions(
     ctx: &SessionContext,
     filter: SessionFilter,
-    request: &Request,
+    bounds: (Option<i64>, Option<i64>),
     limit: Option<usize>,
 ) -> Result<Vec<Session>, TriageError> {
     let mut frame = ctx
@@ -127,10 +127,11 @@ pub async fn sessions(
         .filter(filter.expr())?;
     let started = coalesce(vec![col("issued_at"), col("first_used")]);
     let ended = coalesce(vec![col("last_used"), col("issued_at")]);
-    if let Some(from) = request.from {
+    let (from, to) = bounds;
+    if let Some(from) = from {
         frame = frame.filter(ended.gt_eq(lit(timestamp(from))))?;
     }
-    if let Some(to) = request.to {
+    if let Some(to) = to {
         frame = frame.filter(started.lt(lit(timestamp(to))))?;
     }
     let frame = frame
@@ -176,15 +177,8 @@ pub async fn key_tree(
 }
 
 async fn one_session(ctx: &SessionContext, key: &str) -> Result<Option<Session>, TriageError> {
-    let everything = Request {
-        subject: Subject::AccessKey(key.to_owned()),
-        from: None,
-        to: None,
-        session_limit: 1,
-        call_limit: 0,
-    };
     let filter = SessionFilter::Key(key.to_owned());
-    Ok(sessions(ctx, filter, &everything, Some(1))
+    Ok(sessions(ctx, filter, (None, None), Some(1))
         .await?
         .into_iter()
         .next())
@@ -218,15 +212,8 @@ async fn forward(
     if depth >= MAX_FORWARD_DEPTH {
         return Ok(Vec::new());
     }
-    let everything = Request {
-        subject: Subject::AccessKey(key.clone()),
-        from: None,
-        to: None,
-        session_limit: MAX_ISSUED_PER_KEY,
-        call_limit: 0,
-    };
     let filter = SessionFilter::IssuedBy(key);
-    let mut children = sessions(ctx, filter, &everything, Some(MAX_ISSUED_PER_KEY)).await?;
+    let mut children = sessions(ctx, filter, (None, None), Some(MAX_ISSUED_PER_KEY)).await?;
     children.reverse();
     let mut issued = Vec::new();
     for session in children {
