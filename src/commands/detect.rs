@@ -130,7 +130,7 @@ fn request(args: &DetectArgs, catalogue: &[Rule]) -> anyhow::Result<Request> {
     let now = chrono::Utc::now();
     let scope = &args.lake.scope;
     let bounds = validate_scope(scope.from.as_deref(), scope.to.as_deref(), &[], now)?;
-    let config = match config_path(args) {
+    let config = match config_file(args.config.as_ref(), &args.lake) {
         Some(path) => config::load(&path, catalogue)?,
         None => Config::empty(),
     };
@@ -146,18 +146,18 @@ fn request(args: &DetectArgs, catalogue: &[Rule]) -> anyhow::Result<Request> {
 }
 
 /// `--config`, else the lake's own `sts-audit.toml` when the lake is on disk and has one.
-fn config_path(args: &DetectArgs) -> Option<PathBuf> {
-    if let Some(path) = &args.config {
+pub(super) fn config_file(config: Option<&PathBuf>, lake: &LakeArgs) -> Option<PathBuf> {
+    if let Some(path) = config {
         return Some(path.clone());
     }
-    match LakeLocation::parse(&args.lake.lake) {
+    match LakeLocation::parse(&lake.lake) {
         Ok(LakeLocation::Local(lake)) => Some(config::in_lake(&lake)).filter(|p| p.is_file()),
         _ => None,
     }
 }
 
 /// The whole lake (the baseline reads before the window), derived tables when current.
-async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
+pub(super) async fn open_whole_lake(args: &LakeArgs) -> anyhow::Result<Catalog> {
     let resources = QueryResources {
         memory: memory_limit(args.memory_limit),
         max_spill: args.max_spill,
