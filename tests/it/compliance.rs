@@ -337,7 +337,11 @@ fn hostile_values_are_escaped_in_html_and_markdown() {
     let html = String::from_utf8(written(lake.path(), &out.path().join("r.html"))).unwrap();
     assert!(!html.contains("<img src=\"http"), "markup passed through");
     assert!(!html.contains("<script>"), "a script passed through");
-    assert!(html.contains("&lt;img src=&quot;http://192.0.2.9/p.png&quot;&gt;"));
+    // Escaped (long values get break opportunities after `/`).
+    assert!(
+        html.contains("&lt;img src=&quot;http:/"),
+        "the message is not shown escaped"
+    );
     let markdown = String::from_utf8(written(lake.path(), &out.path().join("r.md"))).unwrap();
     assert!(!markdown.contains(" <img"), "markup passed through");
     assert!(markdown.contains("\\<img src=\"http://192.0.2.9/p.png\"\\> \\| \\`rm\\`"));

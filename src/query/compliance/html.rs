@@ -9,7 +9,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::Report;
+use super::document::Report;
+use super::period::Period;
 use super::sections::Section;
 use super::svg::{self, Bar, Series};
 use super::text::{count, duration, html, plain};
@@ -219,10 +220,17 @@ fn finding_article(page: &mut String, f: &Finding) {
             html(&value)
         );
     }
+    page.push_str("</dl><dl class=\"numbers\">");
     for (name, value) in &f.details {
         let value = plain(value);
         if !value.is_empty() {
-            let _ = write!(page, "<dt>{}</dt><dd>{}</dd>", html(name), html(&value));
+            let name = name.replace('_', " ");
+            let _ = write!(
+                page,
+                "<dt>{}</dt><dd>{}</dd>",
+                html(&name),
+                breakable(&value)
+            );
         }
     }
     page.push_str("</dl></article>\n");
@@ -254,8 +262,9 @@ fn access(page: &mut String, report: &Report) {
     heading(page, "access", "Who reached which roles, and how", lead);
     if let Some(section) = report.section("assumptions-per-day") {
         page.push_str("<h3>STS credential calls per day</h3>");
+        let bars = day_bars(section, &report.period);
         page.push_str(&svg::columns(
-            &day_bars(section),
+            &bars,
             &OK_FAILED,
             "STS credential calls per day",
         ));
@@ -285,16 +294,31 @@ const OK_FAILED: [Series; 2] = [
     },
 ];
 
-fn day_bars(section: &Section) -> Vec<Bar> {
-    section
+/// One bar per day of the period, days without calls included (a quiet day is information).
+fn day_bars(section: &Section, period: &Period) -> Vec<Bar> {
+    let calls: BTreeMap<String, Vec<i64>> = section
         .rows
         .iter()
-        .map(|row| Bar {
-            label: section.text(row, "day"),
-            values: vec![section.int(row, "succeeded"), section.int(row, "failed")],
+        .map(|row| {
+            let values = vec![section.int(row, "succeeded"), section.int(row, "failed")];
+            (section.text(row, "day"), values)
+        })
+        .collect();
+    let last = period.end_time() - chrono::TimeDelta::microseconds(1);
+    let days = period.start_time().date_naive().iter_days();
+    days.take_while(|day| *day <= last.date_naive())
+        .take(MAX_DAYS)
+        .map(|day| {
+            let label = day.format("%Y-%m-%d").to_string();
+            let values = calls.get(&label).cloned().unwrap_or_else(|| vec![0, 0]);
+            Bar { label, values }
         })
         .collect()
 }
+
+/// The most days the per-day chart draws (a longer period shows its first days only; the
+/// table in the Markdown and JSON has them all).
+const MAX_DAYS: usize = 366;
 
 fn principal_bars(section: &Section) -> Vec<Bar> {
     section
@@ -551,14 +575,33 @@ fn table_cell(page: &mut String, cell: &Value) {
         Value::Null => page.push_str("<td class=\"nil\">\u{2014}</td>"),
         other => {
             let text = plain(other);
-            match text.is_empty() {
-                true => page.push_str("<td class=\"nil\">\u{2014}</td>"),
-                false => {
-                    let _ = write!(page, "<td>{}</td>", html(&text));
+            match (text.is_empty(), is_time(&text)) {
+                (true, _) => page.push_str("<td class=\"nil\">\u{2014}</td>"),
+                (false, true) => {
+                    let _ = write!(page, "<td class=\"time\">{}</td>", html(&text));
+                }
+                (false, false) => {
+                    let _ = write!(page, "<td>{}</td>", breakable(&text));
                 }
             }
         }
     }
+}
+
+/// An RFC 3339 time as the cells hold them (`2024-03-01T08:00:00Z`).
+fn is_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.len() == 20 && bytes[4] == b'-' && bytes[10] == b'T' && text.ends_with('Z')
+}
+
+/// `text` escaped, with break opportunities after the `/` and `:` of ARNs, so that narrow
+/// columns wrap long identifiers where a reader expects and not in the middle of a word.
+fn breakable(text: &str) -> String {
+    let escaped = html(text);
+    if text.len() < 24 {
+        return escaped;
+    }
+    escaped.replace('/', "/<wbr>").replace("::", "::<wbr>")
 }
 
 /// Whether column `at` holds numbers (its first non-null cell is one).

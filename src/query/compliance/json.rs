@@ -2,7 +2,8 @@
 //! compliance", documents the fields). serde_json writes maps in key order and the report's
 //! lists are ordered, so the bytes are deterministic.
 
-use super::{ComplianceError, Report};
+use super::document::Report;
+use super::error::ComplianceError;
 
 pub fn render(report: &Report) -> Result<String, ComplianceError> {
     let mut text = serde_json::to_string_pretty(report).map_err(|e| ComplianceError::Section {

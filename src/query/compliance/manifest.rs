@@ -9,8 +9,10 @@ use datafusion::execution::context::SessionContext;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::document::{Report, SCHEMA_VERSION};
+use super::error::ComplianceError;
+use super::format::Format;
 use super::period::Period;
-use super::{ComplianceError, Format, Report, SCHEMA_VERSION};
 use crate::lake::derived::LakeStore;
 use crate::query::catalog;
 use crate::query::detect::rules;

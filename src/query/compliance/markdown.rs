@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::document::Report;
 use super::sections::Section;
 use super::text::{markdown_cell, plain};
 use crate::query::detect::findings::{Finding, Severity};

@@ -14,7 +14,7 @@ use datafusion::physical_plan::memory::MemoryStream;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::ComplianceError;
+use super::error::ComplianceError;
 use super::period::Period;
 use crate::query::header;
 use crate::query::sql::read_only;
