@@ -28,6 +28,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<Outcome> {
         let compliance = compliance_entry();
         let mut all: Vec<_> = reports.values().collect();
         all.push(&compliance);
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         runtime.block_on(list(&all, args.output.format, &mut out))?;
         return Ok(Outcome::Success);
     }

@@ -38,3 +38,25 @@ impl Report {
             .count()
     }
 }
+
+/// A finding's evidence as the documents list it: (field, value), the empty ones left out.
+/// The rule's own numbers (`details`) follow it, each format in its own layout.
+pub fn evidence(f: &Finding) -> Vec<(&'static str, String)> {
+    let fields = [
+        ("finding id", Some(f.id.clone())),
+        ("rule", Some(f.rule.clone())),
+        ("first evidence", f.event_time.clone()),
+        ("last evidence", f.last_event_time.clone()),
+        ("account", f.account_id.clone()),
+        ("principal", f.principal_arn.clone()),
+        ("role", f.role_arn.clone()),
+        ("source IP", f.source_ip_address.clone()),
+        ("access key", f.access_key_id.clone()),
+        ("ATT&CK", Some(f.attack.join(", "))),
+        ("event IDs", Some(f.event_ids.join(" "))),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.filter(|v| !v.is_empty())?)))
+        .collect()
+}

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::document::Report;
+use super::document::{Report, evidence};
 use super::period::Period;
 use super::sections::Section;
 use super::svg::{self, Bar, Series};
@@ -196,23 +196,7 @@ fn finding_article(page: &mut String, f: &Finding) {
         sev = f.severity,
         id = html(&f.id),
     );
-    let fields = [
-        ("finding id", Some(f.id.clone())),
-        ("rule", Some(f.rule.clone())),
-        ("first evidence", f.event_time.clone()),
-        ("last evidence", f.last_event_time.clone()),
-        ("account", f.account_id.clone()),
-        ("principal", f.principal_arn.clone()),
-        ("role", f.role_arn.clone()),
-        ("source IP", f.source_ip_address.clone()),
-        ("access key", f.access_key_id.clone()),
-        ("ATT&CK", Some(f.attack.join(", "))),
-        ("event IDs", Some(f.event_ids.join(" "))),
-    ];
-    for (name, value) in fields {
-        let Some(value) = value.filter(|v| !v.is_empty()) else {
-            continue;
-        };
+    for (name, value) in evidence(f) {
         let _ = write!(
             page,
             "<dt>{}</dt><dd class=\"mono\">{}</dd>",
@@ -499,7 +483,7 @@ fn durations_table(page: &mut String, section: &Section) {
             "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            html(&section.text(row, "role_arn")),
+            breakable(&section.text(row, "role_arn")),
             count(section.int(row, "sessions")),
             html(&seconds("granted_p50")),
             html(&seconds("granted_max")),
@@ -578,7 +562,10 @@ fn table_cell(page: &mut String, cell: &Value) {
             match (text.is_empty(), is_time(&text)) {
                 (true, _) => page.push_str("<td class=\"nil\">\u{2014}</td>"),
                 (false, true) => {
-                    let _ = write!(page, "<td class=\"time\">{}</td>", html(&text));
+                    // Two lines in a narrow column: the date, then the time.
+                    let (date, time) = text.split_at(11);
+                    let (date, time) = (html(date), html(time));
+                    let _ = write!(page, "<td class=\"time\">{date}<wbr>{time}</td>");
                 }
                 (false, false) => {
                     let _ = write!(page, "<td>{}</td>", breakable(&text));
@@ -590,8 +577,9 @@ fn table_cell(page: &mut String, cell: &Value) {
 
 /// An RFC 3339 time as the cells hold them (`2024-03-01T08:00:00Z`).
 fn is_time(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.len() == 20 && bytes[4] == b'-' && bytes[10] == b'T' && text.ends_with('Z')
+    text.len() == 20
+        && text.as_bytes().get(10) == Some(&b'T')
+        && chrono::DateTime::parse_from_rfc3339(text).is_ok()
 }
 
 /// `text` escaped, with break opportunities after the `/` and `:` of ARNs, so that narrow

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::document::Report;
+use super::document::{Report, evidence};
 use super::sections::Section;
 use super::text::{markdown_cell, plain};
 use crate::query::detect::findings::{Finding, Severity};
@@ -63,22 +63,9 @@ fn finding_block(doc: &mut String, f: &Finding) {
         markdown_cell(&f.title),
         markdown_cell(&f.summary)
     );
-    let fields = [
-        ("id", Some(f.id.clone())),
-        ("rule", Some(f.rule.clone())),
-        ("first evidence", f.event_time.clone()),
-        ("last evidence", f.last_event_time.clone()),
-        ("account", f.account_id.clone()),
-        ("principal", f.principal_arn.clone()),
-        ("role", f.role_arn.clone()),
-        ("source IP", f.source_ip_address.clone()),
-        ("access key", f.access_key_id.clone()),
-        ("ATT&CK", Some(f.attack.join(", "))),
-        ("event IDs", Some(f.event_ids.join(" "))),
-    ];
-    let details = f.details.iter().map(|(k, v)| (k.as_str(), Some(plain(v))));
-    for (name, value) in fields.into_iter().chain(details) {
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
+    let details = f.details.iter().map(|(k, v)| (k.as_str(), plain(v)));
+    for (name, value) in evidence(f).into_iter().chain(details) {
+        if !value.is_empty() {
             let _ = writeln!(
                 doc,
                 "| {} | {} |",
