@@ -125,7 +125,7 @@ def save_tiles(browser, session, screenshot, width, page_height, tile_height):
         pathlib.Path(f"{stem}-{number}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
-def check(binary, page, screenshot, width, height, tile_height=None):
+def check(binary, page, screenshot, width, height, tile_height=None, print_media=False):
     url = pathlib.Path(page).resolve().as_uri()
     browser = Browser(binary, width, height)
     try:
@@ -134,6 +134,8 @@ def check(binary, page, screenshot, width, height, tile_height=None):
             "Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             browser.call(f"{domain}.enable", session=session)
+        if print_media:
+            browser.call("Emulation.setEmulatedMedia", {"media": "print"}, session=session)
         browser.call("Page.navigate", {"url": url}, session=session)
         loaded = browser.wait_for("Page.loadEventFired", timeout=30)
         # Late requests and errors (timers, lazy images) get a moment to show up.
@@ -187,8 +189,11 @@ def main():
     parser.add_argument("--height", type=int, default=4000)
     parser.add_argument("--tiles", type=int, metavar="HEIGHT",
                         help="also save the screenshot in pieces of this height")
+    parser.add_argument("--print", action="store_true", dest="print_media",
+                        help="render with the print style sheet (@media print)")
     args = parser.parse_args()
-    result = check(args.chromium, args.page, args.screenshot, args.width, args.height, args.tiles)
+    result = check(args.chromium, args.page, args.screenshot, args.width, args.height,
+                   args.tiles, args.print_media)
     json.dump(result, sys.stdout, indent=1)
     print()
 

@@ -524,13 +524,20 @@ fn plain_section(page: &mut String, report: &Report, id: &str, title: &str) {
     page.push_str("</section>\n");
 }
 
+/// Tables with more columns than this are set denser.
+const WIDE_TABLE_COLUMNS: usize = 8;
+
 /// A section as a table: numbers right-aligned, empty cells dimmed.
 fn table(page: &mut String, section: &Section) {
     if section.rows.is_empty() {
         page.push_str("<p class=\"empty\">None in the period.</p>\n");
         return;
     }
-    page.push_str("<table><thead><tr>");
+    // Many columns share the page's width: a denser table keeps them on it.
+    match section.columns.len() > WIDE_TABLE_COLUMNS {
+        true => page.push_str("<table class=\"wide\"><thead><tr>"),
+        false => page.push_str("<table><thead><tr>"),
+    }
     for (at, column) in section.columns.iter().enumerate() {
         let class = if is_numeric(section, at) {
             " class=\"num\""
