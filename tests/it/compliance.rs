@@ -444,3 +444,22 @@ fn the_browser_check_catches_a_network_request_and_a_script_error() {
         "{report}"
     );
 }
+
+#[test]
+fn derived_tables_and_computed_views_give_the_same_bytes() {
+    let computed = sample_lake();
+    let derived = tempfile::tempdir().unwrap();
+    let logs = repo().join("sample-logs");
+    let run = ingest(derived.path(), &[logs.to_str().unwrap(), "--derive"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(derived.path().join("derived/CURRENT.json").is_file());
+    let out = tempfile::tempdir().unwrap();
+    for name in ["report.html", "report.json"] {
+        let from_views = written(computed.path(), &out.path().join(format!("views-{name}")));
+        let from_tables = written(derived.path(), &out.path().join(format!("tables-{name}")));
+        assert!(
+            from_views == from_tables,
+            "{name}: derived tables change the report"
+        );
+    }
+}

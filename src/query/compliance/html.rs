@@ -589,15 +589,29 @@ fn is_time(text: &str) -> bool {
         && chrono::DateTime::parse_from_rfc3339(text).is_ok()
 }
 
-/// `text` escaped, with break opportunities after the `/` and `:` of ARNs, so that narrow
-/// columns wrap long identifiers where a reader expects and not in the middle of a word.
+/// `text` escaped, with break opportunities where a reader expects a long identifier to wrap
+/// (after the `/` and `:` of ARNs and URLs, between the words of `AssumeRoleWithSAML`), so
+/// that narrow columns never split it in the middle of a word. Short text stays as it is.
 fn breakable(text: &str) -> String {
-    let escaped = html(text);
-    if text.len() < 24 {
-        return escaped;
+    if text.chars().count() < BREAKABLE_CHARS {
+        return html(text);
     }
-    escaped.replace('/', "/<wbr>").replace("::", "::<wbr>")
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut previous = ' ';
+    for c in text.chars() {
+        let after_separator = matches!(previous, '/' | ':') && !matches!(c, '/' | ':');
+        let next_word = c.is_ascii_uppercase() && previous.is_ascii_lowercase();
+        if after_separator || next_word {
+            out.push_str("<wbr>");
+        }
+        out.push_str(&html(c.encode_utf8(&mut [0; 4])));
+        previous = c;
+    }
+    out
 }
+
+/// Text this long or longer gets [`breakable`]'s break opportunities.
+const BREAKABLE_CHARS: usize = 16;
 
 /// Whether column `at` holds numbers (its first non-null cell is one).
 fn is_numeric(section: &Section, at: usize) -> bool {
@@ -619,4 +633,26 @@ fn footer(page: &mut String, report: &Report) {
         html(&report.period.human()),
         html(&report.detection_rules.join(", "))
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_identifiers_break_after_separators_and_between_words() {
+        assert_eq!(
+            breakable("arn:aws:iam::222222222222:role/ops/Admin"),
+            "arn:<wbr>aws:<wbr>iam::<wbr>222222222222:<wbr>role/<wbr>ops/<wbr>Admin"
+        );
+        assert_eq!(
+            breakable("AssumeRoleWithSAML"),
+            "Assume<wbr>Role<wbr>With<wbr>SAML"
+        );
+        assert_eq!(
+            breakable("<b>x</b> and more"),
+            "&lt;b&gt;x&lt;/<wbr>b&gt; and more"
+        );
+        assert_eq!(breakable("short/text"), "short/text");
+    }
 }
