@@ -2,10 +2,10 @@
 -- title: Who reached which roles, and how
 -- description: Each principal and the roles it assumed or tried to assume, per STS API: calls,
 --   failures, calls made with MFA, the federation (SAML or OIDC provider) it came through, the
---   source IPs, and the first and last call.
+--   source IPs, and the first and last call. (The kind of principal shows in its name: an IAM
+--   user's or assumed role's ARN, a SAML or OIDC subject with its provider, an AWS service.)
 SELECT
     caller AS principal,
-    caller_type,
     coalesce(role_arn, '') AS role_arn,
     api,
     count(*) AS calls,
@@ -18,5 +18,5 @@ SELECT
     max(event_time) AS last_seen
 FROM assumptions
 WHERE event_time >= $period_start AND event_time < $period_end
-GROUP BY caller, caller_type, role_arn, api
-ORDER BY calls DESC, principal, role_arn, api, caller_type
+GROUP BY caller, role_arn, api
+ORDER BY calls DESC, principal, role_arn, api

@@ -572,7 +572,10 @@ fn table_cell(page: &mut String, cell: &Value) {
                     // Two lines in a narrow column: the date, then the time.
                     let (date, time) = text.split_at(11);
                     let (date, time) = (html(date), html(time));
-                    let _ = write!(page, "<td class=\"time\">{date}<wbr>{time}</td>");
+                    let _ = write!(
+                        page,
+                        "<td class=\"time\"><span>{date}</span><wbr><span>{time}</span></td>"
+                    );
                 }
                 (false, false) => {
                     let _ = write!(page, "<td>{}</td>", breakable(&text));
@@ -596,11 +599,13 @@ fn breakable(text: &str) -> String {
     if text.chars().count() < BREAKABLE_CHARS {
         return html(text);
     }
+    // An ARN or URL breaks at its separators only: `role/ReadOnly` keeps the role's name whole.
+    let has_separators = text.contains(['/', ':']);
     let mut out = String::with_capacity(text.len() + 16);
     let mut previous = ' ';
     for c in text.chars() {
         let after_separator = matches!(previous, '/' | ':') && !matches!(c, '/' | ':');
-        let next_word = c.is_ascii_uppercase() && previous.is_ascii_lowercase();
+        let next_word = !has_separators && c.is_ascii_uppercase() && previous.is_ascii_lowercase();
         if after_separator || next_word {
             out.push_str("<wbr>");
         }
