@@ -118,18 +118,19 @@ pub fn manifest_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed over it, so a reader (or a
-/// scheduled diff) never sees half a report.
+/// Writes `bytes` to `path` through a temporary file beside it, renamed over it, so a reader
+/// (or a scheduled diff) never sees half a report. The file is created like any other (its
+/// mode from the umask), not with a temporary file's private mode.
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(&folder)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", folder.display()))?;
-    std::io::Write::write_all(&mut file, bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    file.persist(path)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.error))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    let written =
+        std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
+        // Nothing to keep of a failed write; the error names the report's path.
+        let _ = std::fs::remove_file(&temporary);
+        anyhow::bail!("{}: {error}", path.display());
+    }
     Ok(())
 }
