@@ -136,13 +136,22 @@ built-in ones come from queries/reports/; --queries DIR adds yours (a file with 
 name replaces it). --from/--to/--account narrow the `events` table every view reads, as typed
 values (never pasted into SQL).
 
+`report compliance --output FILE.html|.md|.json` writes the compliance report instead: coverage
+and gaps, who reached which roles and how, the cross-account matrix, session durations, role
+chains, denied attempts and the findings of `detect` for the period (default: the last 30 days
+of the lake), in the format the file's extension names, with FILE.manifest.json beside it (the
+output's SHA-256, the lake's fingerprint, the SQL used). The same lake and period give the same
+bytes. --config is the detections' config.
+
 Examples:
   sts-audit report --list
+  sts-audit report compliance --from 2024-03-01 --to 2024-03-31 --output march.html
   sts-audit report role-assumptions --from -7d
   sts-audit report cross-account --account 111122223333 --format csv --output cross.csv
   sts-audit report session-durations --format json | jq '.[0]'
 
-Exit codes: 0 success, 1 failed (no lake, bad SQL, unknown report), 64 bad command line.";
+Exit codes: 0 success, 1 failed (no lake, bad SQL, unknown report), 64 bad command line
+(compliance: no --output, or an extension other than .html, .md, .json).";
 
 const SQL_HELP: &str = "\
 Tables: events (the lake; filter on `date` and `account_id` to skip folders), assumptions,
@@ -300,6 +309,11 @@ pub struct ReportArgs {
     /// Stop the report after this long (e.g. 30s, 5m, 2h) with exit code 1
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+
+    /// `compliance` only: the detections' config [default: sts-audit.toml in a lake on disk,
+    /// when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     #[command(flatten)]
     pub lake: LakeArgs,

@@ -19,7 +19,7 @@ use sts_audit::query::detect::window::Chosen;
 use sts_audit::query::detect::{self, DetectError, Request, Run, ocsf, saved};
 
 use super::{Outcome, Output, open_whole_lake, runtime, text_batch, write_batch};
-use crate::cli::{DetectArgs, DetectFormat, OutputArgs, OutputFormat};
+use crate::cli::{DetectArgs, DetectFormat, LakeArgs, OutputArgs, OutputFormat};
 
 pub fn run(args: &DetectArgs) -> anyhow::Result<Outcome> {
     if !args.lake.scope.accounts.is_empty() {
@@ -126,7 +126,7 @@ fn request(args: &DetectArgs, catalogue: &[Rule]) -> anyhow::Result<Request> {
     let now = chrono::Utc::now();
     let scope = &args.lake.scope;
     let bounds = validate_scope(scope.from.as_deref(), scope.to.as_deref(), &[], now)?;
-    let config = match config_path(args) {
+    let config = match config_file(args.config.as_ref(), &args.lake) {
         Some(path) => config::load(&path, catalogue)?,
         None => Config::empty(),
     };
@@ -142,11 +142,11 @@ fn request(args: &DetectArgs, catalogue: &[Rule]) -> anyhow::Result<Request> {
 }
 
 /// `--config`, else the lake's own `sts-audit.toml` when the lake is on disk and has one.
-fn config_path(args: &DetectArgs) -> Option<PathBuf> {
-    if let Some(path) = &args.config {
+pub(super) fn config_file(config: Option<&PathBuf>, lake: &LakeArgs) -> Option<PathBuf> {
+    if let Some(path) = config {
         return Some(path.clone());
     }
-    match LakeLocation::parse(&args.lake.lake) {
+    match LakeLocation::parse(&lake.lake) {
         Ok(LakeLocation::Local(lake)) => Some(config::in_lake(&lake)).filter(|p| p.is_file()),
         _ => None,
     }

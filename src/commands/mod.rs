@@ -6,6 +6,7 @@
 
 mod analyze;
 mod check;
+mod compliance;
 mod derive;
 mod detect;
 mod ingest;

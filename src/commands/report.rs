@@ -1,5 +1,7 @@
 //! `sts-audit report`: runs one report of `queries/reports/` (plus `--queries DIR`) over the
-//! lake, or lists them. Loading and finding reports is the library's `query::report`.
+//! lake, or lists them. Loading and finding reports is the library's `query::report`. The
+//! name `compliance` is the compliance report (`commands/compliance.rs`), which no report
+//! file can replace.
 
 use std::sync::Arc;
 
@@ -7,15 +9,26 @@ use arrow::array::StringArray;
 use sts_audit::error::QueryError;
 use sts_audit::query::report::{self, Report};
 
-use super::{Outcome, Output, open_lake, run_script, runtime, text_batch, within, write_batch};
+use super::{
+    Outcome, Output, compliance, open_lake, run_script, runtime, text_batch, within, write_batch,
+};
 use crate::cli::{OutputFormat, ReportArgs};
 
+/// The name of the compliance report.
+const COMPLIANCE: &str = "compliance";
+
 pub fn run(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    if args.name.as_deref() == Some(COMPLIANCE) {
+        return compliance::run(args);
+    }
     let reports = report::load(args.queries.as_deref())?;
     let mut out = Output::open(&args.output)?;
     let runtime = runtime()?;
     if args.list {
-        let all: Vec<_> = reports.values().collect();
+        let compliance = compliance_entry();
+        let mut all: Vec<_> = reports.values().collect();
+        all.push(&compliance);
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         runtime.block_on(list(&all, args.output.format, &mut out))?;
         return Ok(Outcome::Success);
     }
@@ -28,6 +41,21 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<Outcome> {
         anyhow::Ok(())
     })?;
     Ok(Outcome::Success)
+}
+
+/// The compliance report as `--list` shows it.
+fn compliance_entry() -> Report {
+    Report {
+        name: COMPLIANCE.to_owned(),
+        title: "Compliance report".to_owned(),
+        description: "Coverage and gaps, who reached which roles and how, the cross-account \
+                      matrix, session durations, role chains, denied attempts and detect's \
+                      findings for the period, as HTML, Markdown or JSON (--output \
+                      FILE.html|.md|.json), with a manifest"
+            .to_owned(),
+        sql: String::new(),
+        origin: "built-in".to_owned(),
+    }
 }
 
 /// `report --list`: the reports as a table.

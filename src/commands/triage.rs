@@ -6,7 +6,6 @@
 use std::io::{IsTerminal, Write};
 
 use serde_json::{Value, json};
-use sts_audit::lake::LakeLocation;
 use sts_audit::plan::validate_scope;
 use sts_audit::query::detect::config::{self, Config};
 use sts_audit::query::detect::rules;
@@ -15,6 +14,7 @@ use sts_audit::query::triage::walk::Session;
 use sts_audit::query::triage::{self, Issued, KeyFinding, KeyTree, Request, Subject, Triage};
 use sts_audit::render::{markdown_cell, visible};
 
+use super::detect::config_file;
 use super::{Outcome, Output, open_whole_lake, runtime};
 use crate::cli::{OutputArgs, OutputFormat, TriageArgs};
 
@@ -61,14 +61,7 @@ pub fn run(args: &TriageArgs) -> anyhow::Result<Outcome> {
 
 /// `--config`, else the lake's own `sts-audit.toml` (as `detect` reads it).
 fn detect_config(args: &TriageArgs) -> anyhow::Result<Config> {
-    let path = args
-        .config
-        .clone()
-        .or_else(|| match LakeLocation::parse(&args.lake.lake) {
-            Ok(LakeLocation::Local(lake)) => Some(config::in_lake(&lake)).filter(|p| p.is_file()),
-            _ => None,
-        });
-    Ok(match path {
+    Ok(match config_file(args.config.as_ref(), &args.lake) {
         Some(path) => config::load(&path, &rules::catalogue()?)?,
         None => Config::empty(),
     })

@@ -12,6 +12,7 @@
 //! output destination, exit codes) is the binary's.
 
 pub mod catalog;
+pub mod compliance;
 pub mod computed_view;
 pub mod derive;
 pub mod detect;
