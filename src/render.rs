@@ -128,6 +128,32 @@ fn build_table(
     Ok(table)
 }
 
+/// The rows of `batches` as JSON objects, each value as the JSON renderer writes it (times
+/// RFC 3339 UTC, lists as arrays), so that code reading rows agrees with every output format.
+pub async fn json_rows(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<Vec<serde_json::Map<String, Value>>, QueryError> {
+    let stream =
+        datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema.clone(), None)?;
+    let mut text = Vec::new();
+    let style = TableStyle {
+        wrap_to_terminal: false,
+    };
+    write_stream(
+        OutputFormat::Ndjson,
+        style,
+        schema,
+        Box::pin(stream),
+        &mut text,
+    )
+    .await?;
+    let text = String::from_utf8(text).map_err(render_error)?;
+    text.lines()
+        .map(|line| serde_json::from_str(line).map_err(render_error))
+        .collect()
+}
+
 /// A GitHub-flavoured Markdown table, unpadded so that documents diff line by line.
 fn write_markdown(
     out: &mut dyn Write,

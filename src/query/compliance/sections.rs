@@ -10,15 +10,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
 use datafusion::execution::context::SessionContext;
-use datafusion::physical_plan::memory::MemoryStream;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::ComplianceError;
 use super::period::Period;
 use crate::query::header;
 use crate::query::sql::read_only;
-use crate::render::{self, OutputFormat, TableStyle};
+use crate::render;
 
 /// The sections in the order the documents show them: (id, SQL).
 pub const SECTIONS: &[(&str, &str)] = &[
@@ -148,26 +147,16 @@ async fn run(
     let schema: arrow::datatypes::SchemaRef = frame.schema().as_arrow().clone().into();
     let batches = frame.collect().await.map_err(|e| failed(e.to_string()))?;
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let stream =
-        MemoryStream::try_new(batches, schema.clone(), None).map_err(|e| failed(e.to_string()))?;
-    let mut text = Vec::new();
-    let style = TableStyle {
-        wrap_to_terminal: false,
-    };
-    render::write_stream(
-        OutputFormat::Ndjson,
-        style,
-        &schema,
-        Box::pin(stream),
-        &mut text,
-    )
-    .await?;
-    let text = String::from_utf8(text).map_err(|e| failed(e.to_string()))?;
-    let rows = text
-        .lines()
-        .map(|line| row(line, &columns))
-        .collect::<Result<_, _>>()
-        .map_err(|e| failed(e.to_string()))?;
+    let rows = render::json_rows(&schema, batches)
+        .await?
+        .into_iter()
+        .map(|mut object| {
+            let cells = columns
+                .iter()
+                .map(|c| object.remove(c).unwrap_or(Value::Null));
+            cells.collect()
+        })
+        .collect();
     let mut fields = header::parse(sql).fields;
     Ok(Section {
         id,
@@ -180,14 +169,6 @@ async fn run(
 }
 
 /// One NDJSON line as cells in `columns`' order.
-fn row(line: &str, columns: &[String]) -> serde_json::Result<Vec<Value>> {
-    let mut object: Map<String, Value> = serde_json::from_str(line)?;
-    Ok(columns
-        .iter()
-        .map(|column| object.remove(column).unwrap_or(Value::Null))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::physical_plan::memory::MemoryStream;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::DetectError;
-use crate::render::{self, OutputFormat, TableStyle};
+use crate::render;
 
 /// How much a finding matters, lowest first (so `>=` compares with `--min-severity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -129,26 +128,9 @@ pub async fn from_batches(
         Some(at) => &names[at + 1..],
         None => return Err(bad("the result has no `attack` column".to_owned())),
     };
-    let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
-    let mut text = Vec::new();
-    let style = TableStyle {
-        wrap_to_terminal: false,
-    };
-    render::write_stream(
-        OutputFormat::Ndjson,
-        style,
-        &schema,
-        Box::pin(stream),
-        &mut text,
-    )
-    .await?;
-    let text = String::from_utf8(text).map_err(|e| bad(e.to_string()))?;
-    text.lines()
-        .map(|line| {
-            let row: Map<String, Value> =
-                serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-            finding(row, detail_names).map_err(bad)
-        })
+    let rows = render::json_rows(&schema, batches).await?;
+    rows.into_iter()
+        .map(|row| finding(row, detail_names).map_err(bad))
         .collect()
 }
 

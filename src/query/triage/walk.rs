@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Issued, KeyTree, Request, Subject, TriageError, activity};
 use crate::error::QueryError;
 use crate::query::sql::read_only;
-use crate::render::{self, OutputFormat, TableStyle};
+use crate::render;
 
 const SESSIONS_SQL: &str = include_str!("../../../queries/triage/sessions.sql");
 
@@ -256,16 +256,12 @@ fn timestamp(micros: i64) -> datafusion::common::ScalarValue {
 /// arrays), so triage's JSON and the other commands' agree.
 pub async fn rows<T: DeserializeOwned>(frame: DataFrame) -> Result<Vec<T>, TriageError> {
     let schema = frame.schema().as_arrow().clone().into();
-    let stream = frame.execute_stream().await?;
-    let mut text = Vec::new();
-    let style = TableStyle {
-        wrap_to_terminal: false,
-    };
-    render::write_stream(OutputFormat::Ndjson, style, &schema, stream, &mut text).await?;
-    let text = String::from_utf8(text).map_err(|e| QueryError::Render(e.to_string()))?;
-    text.lines()
-        .map(|line| {
-            serde_json::from_str(line)
+    let batches = frame.collect().await?;
+    render::json_rows(&schema, batches)
+        .await?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_value(serde_json::Value::Object(row))
                 .map_err(|e| TriageError::Query(QueryError::Render(e.to_string())))
         })
         .collect()
