@@ -43,27 +43,7 @@
 --   error_message: errorMessage of a failed call
 --   is_cross_account: the caller's account is known and differs from the role's account
 --   recipient_account_id: the account whose log gave this row (the caller's, when both logged it)
-WITH sts_calls AS (
-    SELECT
-        *,
-        coalesce(shared_event_id, event_id) AS call_id,
-        -- Which copy speaks for the call: the caller's own log first, then a copy with a real
-        -- identity (not the bare AWSAccount of the other side), then the lowest account/eventID.
-        -- A sortable key rather than a window, so no wide rows are ever sorted.
-        concat(
-            CASE WHEN recipient_account_id = principal_account_id THEN '0' ELSE '1' END,
-            CASE WHEN user_type IS NULL OR user_type = 'AWSAccount' THEN '1' ELSE '0' END,
-            coalesce(recipient_account_id, ''),
-            '/',
-            event_id
-        ) AS copy_key
-    FROM events
-    WHERE event_source = 'sts.amazonaws.com'
-      AND event_name IN (
-          'AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-          'GetSessionToken', 'GetFederationToken', 'AssumeRoot'
-      )
-),
+WITH
 -- Only calls logged in several accounts have copies to pair; the rest pass straight through.
 shared_copies AS (
     SELECT
@@ -71,7 +51,7 @@ shared_copies AS (
         min(copy_key) AS chosen_copy,
         array_agg(event_id) AS event_ids,
         count(*) AS copies
-    FROM sts_calls
+    FROM assumption_copies
     WHERE shared_event_id IS NOT NULL
     GROUP BY shared_event_id
 )
@@ -80,20 +60,14 @@ SELECT
     r.call_id,
     coalesce(array_sort(c.event_ids), [r.event_id]) AS event_ids,
     coalesce(c.copies, 1) AS copies,
-    r.event_name AS api,
+    r.api,
     r.aws_region,
-    r.user_type AS caller_type,
-    CASE
-        WHEN r.user_type = 'SAMLUser' THEN coalesce(r.saml_subject, r.user_name, r.principal_id)
-        WHEN r.user_type = 'WebIdentityUser'
-            THEN coalesce(r.web_identity_subject, r.user_name, r.principal_id)
-        WHEN r.user_type = 'AWSService' THEN coalesce(r.invoked_by, r.source_ip_address)
-        ELSE coalesce(r.principal_arn, r.user_name, r.principal_id, r.invoked_by)
-    END AS caller,
-    r.principal_arn AS caller_arn,
-    r.principal_account_id AS caller_account_id,
-    r.access_key_id AS caller_access_key_id,
-    r.session_issuer_arn AS caller_session_issuer_arn,
+    r.caller_type,
+    r.caller,
+    r.caller_arn,
+    r.caller_account_id,
+    r.caller_access_key_id,
+    r.caller_session_issuer_arn,
     r.invoked_by,
     r.identity_provider,
     r.role_arn,
@@ -102,43 +76,25 @@ SELECT
     r.role_session_name,
     r.source_ip_address,
     r.user_agent,
-    r.duration_seconds AS requested_duration_seconds,
-    CASE WHEN r.error_code IS NULL THEN coalesce(
-        CAST(
-            extract(EPOCH FROM r.credentials_expiration) - extract(EPOCH FROM r.event_time)
-            AS BIGINT
-        ),
-        r.duration_seconds,
-        CASE r.event_name
-            WHEN 'GetSessionToken' THEN 43200
-            WHEN 'GetFederationToken' THEN 43200
-            WHEN 'AssumeRoot' THEN 900
-            ELSE 3600
-        END
-    ) END AS effective_duration_seconds,
+    r.requested_duration_seconds,
+    r.effective_duration_seconds,
     r.credentials_expiration,
     r.issued_access_key_id,
     r.assumed_role_arn,
     r.federated_user_arn,
-    coalesce(json_get_str(r.request_parameters, 'sourceIdentity'), r.source_identity)
-        AS source_identity,
+    r.source_identity,
     r.external_id,
-    coalesce(r.mfa_authenticated, false) OR r.mfa_serial_number IS NOT NULL AS mfa,
+    r.mfa,
     r.saml_subject,
     r.saml_issuer,
     r.web_identity_subject,
     r.web_identity_provider,
-    r.error_code IS NULL AS succeeded,
+    r.succeeded,
     r.error_code,
     r.error_message,
-    coalesce(
-        r.principal_account_id IS NOT NULL
-        AND r.role_account_id IS NOT NULL
-        AND r.principal_account_id <> r.role_account_id,
-        false
-    ) AS is_cross_account,
+    r.is_cross_account,
     r.recipient_account_id
 -- The small side first: DataFusion builds its hash table from the left input.
 FROM shared_copies AS c
-RIGHT JOIN sts_calls AS r ON r.shared_event_id = c.shared_event_id
+RIGHT JOIN assumption_copies AS r ON r.shared_event_id = c.shared_event_id
 WHERE r.shared_event_id IS NULL OR r.copy_key = c.chosen_copy

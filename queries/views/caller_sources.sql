@@ -14,22 +14,13 @@
 --   first_seen: the first of those events, UTC
 --   last_seen: the last of those events, UTC
 SELECT
-    CASE WHEN user_type = 'AssumedRole' THEN 'role' ELSE 'principal' END AS kind,
-    coalesce(
-        CASE
-            WHEN user_type = 'AssumedRole' THEN coalesce(session_issuer_arn, principal_arn)
-            WHEN user_type = 'AWSService' THEN coalesce(invoked_by, principal_id)
-            ELSE coalesce(principal_arn, user_name, principal_id, invoked_by)
-        END,
-        principal_account_id,
-        '(unknown)'
-    ) AS identity,
+    kind,
+    identity,
     source_ip_address,
     user_agent,
-    count(*) AS calls,
-    count(error_code) AS failed_calls,
-    min(event_time) AS first_seen,
-    max(event_time) AS last_seen
-FROM events
-WHERE source_ip_address IS NOT NULL
-GROUP BY 1, 2, source_ip_address, user_agent
+    sum(calls) AS calls,
+    sum(failed_calls) AS failed_calls,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM caller_sources_daily
+GROUP BY kind, identity, source_ip_address, user_agent

@@ -22,31 +22,53 @@
 --   mfa_authenticated: any call reports the session as MFA-authenticated
 --   source_identity: the session's source identity as its calls report it
 WITH
--- Two plain GROUP BYs and no join: first per key, source IP, user agent and sharedEventID (the
--- two copies of a call logged in two accounts share all four, so they fall in one group and
--- count once), then per key. DISTINCT aggregates would keep one hash set per session, which
--- does not scale to millions of sessions in DataFusion.
+-- session_usage_daily holds each day and account apart. Only a call logged in two accounts
+-- (its copies share key, source IP, user agent and sharedEventID) needs merging, so that it
+-- counts once; per_key only sums, takes extremes and collects the other rows, whichever day
+-- they come from. Plain GROUP BYs and no join: DISTINCT aggregates would keep one hash set per
+-- session, which does not scale to millions of sessions in DataFusion.
 per_source AS (
     SELECT
         access_key_id,
         source_ip_address,
         user_agent,
         shared_event_id,
-        count(*) AS signed_rows,
-        count(error_code) AS failed_rows,
-        min(event_time) AS first_used,
-        max(event_time) AS last_used,
+        signed_rows,
+        failed_rows,
+        first_used,
+        last_used,
+        principal_arn,
+        principal_account_id,
+        session_issuer_arn,
+        session_issuer_account_id,
+        session_issuer_user_name,
+        session_issuer_type,
+        session_created,
+        mfa_authenticated,
+        source_identity
+    FROM session_usage_daily
+    WHERE shared_event_id IS NULL
+    UNION ALL
+    SELECT
+        access_key_id,
+        source_ip_address,
+        user_agent,
+        shared_event_id,
+        sum(signed_rows) AS signed_rows,
+        sum(failed_rows) AS failed_rows,
+        min(first_used) AS first_used,
+        max(last_used) AS last_used,
         max(principal_arn) AS principal_arn,
         max(principal_account_id) AS principal_account_id,
         max(session_issuer_arn) AS session_issuer_arn,
         max(session_issuer_account_id) AS session_issuer_account_id,
         max(session_issuer_user_name) AS session_issuer_user_name,
         max(session_issuer_type) AS session_issuer_type,
-        min(session_creation_date) AS session_created,
+        min(session_created) AS session_created,
         bool_or(mfa_authenticated) AS mfa_authenticated,
         max(source_identity) AS source_identity
-    FROM events
-    WHERE access_key_id LIKE 'ASIA%'
+    FROM session_usage_daily
+    WHERE shared_event_id IS NOT NULL
     GROUP BY access_key_id, source_ip_address, user_agent, shared_event_id
 ),
 per_key AS (

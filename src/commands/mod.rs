@@ -29,10 +29,10 @@ use serde::Serialize;
 use sts_audit::aws::AwsOptions;
 use sts_audit::error::{PlanError, QueryError};
 use sts_audit::lake::LakeLocation;
-use sts_audit::lake::derived::Freshness;
 use sts_audit::plan::{bytes, default_memory_limit, validate_scope};
 use sts_audit::query::catalog::{self, Catalog, Derived, QueryResources, QueryScope};
 use sts_audit::query::sql as statements;
+use sts_audit::query::stored::DerivedCoverage;
 use sts_audit::render::{self, TableStyle};
 
 use crate::cli::{Command, LakeArgs, OutputArgs, OutputFormat, ScopeArgs, SummaryFormat};
@@ -154,20 +154,15 @@ async fn open_catalog(args: &LakeArgs, scope: &QueryScope) -> anyhow::Result<Cat
     Ok(catalog)
 }
 
-/// Tells why assumptions and sessions will be computed from events (slower): stale derived
-/// tables (on a terminal only, as a hint), or a build whose files are gone (always).
-fn note_derived_freshness(freshness: Option<&Freshness>, lake: &str) {
-    if freshness == Some(&Freshness::Stale) && std::io::stderr().is_terminal() {
+/// Tells, on a terminal, that part of the scope is computed from events (slower) because the
+/// derived tables of some partitions predate the last ingest or were never built.
+fn note_derived_freshness(coverage: Option<&DerivedCoverage>, lake: &str) {
+    let Some(coverage) = coverage else { return };
+    let stale = coverage.partitions - coverage.current;
+    if stale > 0 && std::io::stderr().is_terminal() {
         eprintln!(
-            "sts-audit: note: the derived tables predate the last ingest, so assumptions and \
-             sessions are computed from events (slower); `sts-audit derive --lake {lake}` updates them"
-        );
-    }
-    if let Some(Freshness::Incomplete { build }) = freshness {
-        eprintln!(
-            "sts-audit: warning: derived/CURRENT.json names build {build}, whose files are \
-             missing or changed, so assumptions and sessions are computed from events (slower); \
-             `sts-audit derive --lake {lake}` rebuilds them"
+            "sts-audit: note: {stale} of {} partitions (account and day) changed since the last              `sts-audit derive` or were never derived: their sessions and assumptions are              computed from events (slower); `sts-audit derive --lake {lake}` updates them",
+            coverage.partitions
         );
     }
 }

@@ -42,8 +42,6 @@ pub const REJECTED_DIR: &str = "_rejected";
 const DERIVED_DIR: &str = "derived";
 /// The folder of the findings `detect --save` keeps.
 pub const FINDINGS_DIR: &str = "findings";
-/// The file under [`DERIVED_DIR`] that names the current build.
-const CURRENT_STAMP: &str = "CURRENT.json";
 /// The write lock of a lake on disk.
 const LOCK_FILE: &str = "_lock";
 

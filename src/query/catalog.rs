@@ -29,9 +29,10 @@ use datafusion::prelude::{Expr, SessionConfig, col, lit};
 
 use super::computed_view::ComputedView;
 use super::header;
+use super::stored::{self, DerivedCoverage, Partitions};
 use crate::aws::{Aws, AwsOptions, S3Url};
 use crate::error::QueryError;
-use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore};
+use crate::lake::derived::LakeStore;
 use crate::lake::findings::{self, FindingsFolder};
 use crate::lake::partition::date_text;
 use crate::lake::schema::{self, PARTITION_COLUMNS};
@@ -46,36 +47,70 @@ pub struct ViewSql {
     /// columns they need: DataFusion recomputes a view at every reference, and `sessions` reads
     /// `issued_credentials` four times (role chains are recursive). See `computed_view`.
     pub computed_once: bool,
+    /// Kept by `derive` as one file per account and day: every row depends on the events of
+    /// one partition (see `stored`).
+    pub stored: bool,
 }
 
-/// The views of `queries/views/`, compiled into the binary so it works from any folder.
+const fn stored(name: &'static str, sql: &'static str) -> ViewSql {
+    ViewSql {
+        name,
+        sql,
+        computed_once: false,
+        stored: true,
+    }
+}
+
+const fn view(name: &'static str, sql: &'static str) -> ViewSql {
+    ViewSql {
+        name,
+        sql,
+        computed_once: false,
+        stored: false,
+    }
+}
+
+/// The views of `queries/views/`, compiled into the binary so it works from any folder: the
+/// stored ones first, then the ones that finish them at query time.
 pub const VIEWS: &[ViewSql] = &[
+    stored(
+        "assumption_copies",
+        include_str!("../../queries/views/assumption_copies.sql"),
+    ),
+    stored(
+        "session_usage_daily",
+        include_str!("../../queries/views/session_usage_daily.sql"),
+    ),
+    stored(
+        "caller_sources_daily",
+        include_str!("../../queries/views/caller_sources_daily.sql"),
+    ),
+    view(
+        "assumptions",
+        include_str!("../../queries/views/assumptions.sql"),
+    ),
     ViewSql {
-        name: "assumptions",
-        sql: include_str!("../../queries/views/assumptions.sql"),
-        computed_once: false,
-    },
-    ViewSql {
-        name: "issued_credentials",
-        sql: include_str!("../../queries/views/issued_credentials.sql"),
         computed_once: true,
+        ..view(
+            "issued_credentials",
+            include_str!("../../queries/views/issued_credentials.sql"),
+        )
     },
-    ViewSql {
-        name: "session_usage",
-        sql: include_str!("../../queries/views/session_usage.sql"),
-        computed_once: false,
-    },
-    ViewSql {
-        name: "sessions",
-        sql: include_str!("../../queries/views/sessions.sql"),
-        computed_once: false,
-    },
-    ViewSql {
-        name: "caller_sources",
-        sql: include_str!("../../queries/views/caller_sources.sql"),
-        computed_once: false,
-    },
+    view(
+        "session_usage",
+        include_str!("../../queries/views/session_usage.sql"),
+    ),
+    view("sessions", include_str!("../../queries/views/sessions.sql")),
+    view(
+        "caller_sources",
+        include_str!("../../queries/views/caller_sources.sql"),
+    ),
 ];
+
+/// The views `derive` keeps in the lake.
+pub fn stored_views() -> Vec<&'static ViewSql> {
+    VIEWS.iter().filter(|view| view.stored).collect()
+}
 
 /// The views' SQL in registration order, which the derived tables' fingerprint hashes.
 pub fn views_sql() -> Vec<&'static str> {
@@ -96,7 +131,7 @@ impl QueryScope {
     }
 
     /// The exact bounds on `event_time` alone (for tables without the partition columns).
-    fn time_filters(&self) -> Vec<Expr> {
+    pub(super) fn time_filters(&self) -> Vec<Expr> {
         let mut filters = Vec::new();
         if let Some(from) = self.from {
             filters.push(col("event_time").gt_eq(lit(timestamp(from))));
@@ -136,7 +171,7 @@ fn timestamp(micros: i64) -> ScalarValue {
 /// hold years 1 to 9999 only (`decode::time` refuses other event times), written with four
 /// digits, where text order is date order; a bound outside that range (`--to 9999-12-31` is
 /// the start of 10000-01-01) is clamped into it, so the text comparison stays a date comparison.
-fn date_text_of(micros: i64) -> String {
+pub(super) fn date_text_of(micros: i64) -> String {
     let first = NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or(NaiveDate::MIN);
     let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
     let date = match chrono::DateTime::from_timestamp_micros(micros) {
@@ -164,27 +199,22 @@ pub fn events_file_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Whether `assumptions` and `sessions` are read from the lake's derived tables (see
-/// `derived`) instead of being computed from `events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Whether the stored views read the lake's derived files (see `stored`) or are computed
+/// from `events` throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Derived {
-    /// When they match the lake's event files and the scope is the whole lake.
+    /// For every partition whose derived files are current.
     WhenCurrent,
     /// Never: every view is computed from `events`.
     Ignore,
-    /// These tables of this build (while the build writes the next ones).
-    Use {
-        build: String,
-        tables: Vec<&'static str>,
-    },
 }
 
 /// An open lake: the context, where its events are, and what was found of its derived tables.
 pub struct Catalog {
     pub ctx: SessionContext,
     pub events_url: ListingTableUrl,
-    /// None when they were not looked at (`Derived::Ignore`, a scope, or during a build).
-    pub derived: Option<Freshness>,
+    /// How much of the scope the derived files answer for; None under `Derived::Ignore`.
+    pub derived: Option<DerivedCoverage>,
 }
 
 /// A context with `events` (narrowed to `scope`) and every view registered (the derived
@@ -255,31 +285,20 @@ pub async fn open_catalog_with(
     };
     register_events(&ctx, events.clone(), scope).await?;
     let store = LakeStore::of(&ctx, &events)?;
-    let (found, tables) = match derived {
-        Derived::Ignore => (None, None),
-        Derived::Use { build, tables } => (None, Some((build, tables))),
-        // An account scope changes which copy of a cross-account call speaks for it: computed.
-        Derived::WhenCurrent if !scope.accounts.is_empty() => (None, None),
-        Derived::WhenCurrent => {
-            let found = store.freshness(&views_sql()).await?;
-            let tables = match &found {
-                Freshness::Current(stamp) => {
-                    Some((stamp.build.clone(), derived_in_scope(scope).to_vec()))
-                }
-                Freshness::Missing | Freshness::Stale | Freshness::Incomplete { .. } => None,
-            };
-            (Some(found), tables)
-        }
+    let stored = stored_views();
+    let partitions = match derived {
+        Derived::Ignore => None,
+        Derived::WhenCurrent => Some(Partitions::list(&store, scope, &stored).await?),
     };
     for view in VIEWS {
-        match &tables {
-            Some((build, names)) if names.contains(&view.name) => {
-                let url = store.table_url(build, view.name)?;
-                register_derived(&ctx, view, url, &scope.time_filters()).await?
+        match &partitions {
+            Some(partitions) if view.stored => {
+                stored::register(&ctx, &store, view, partitions).await?
             }
             _ => register_view(&ctx, view).await?,
         }
     }
+    let found = partitions.map(|p| p.coverage(&stored));
     register_findings(&ctx, &events).await?;
     Ok(Catalog {
         ctx,
@@ -405,56 +424,6 @@ async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), Query
     };
     ctx.register_table(view.name, table)
         .map_err(QueryError::setup("view"))?;
-    Ok(())
-}
-
-/// Which derived tables answer for a scope without accounts. With a time range, only
-/// `assumptions`, narrowed to the calls made in it: each row is one STS call and every copy of
-/// a call carries the same eventTime, so these are exactly the rows the view computes from the
-/// narrowed `events` (`tests/it/derived.rs` checks it). `session_usage`, `sessions` and
-/// `caller_sources` aggregate events over the range and are computed (from that `assumptions`).
-fn derived_in_scope(scope: &QueryScope) -> &'static [&'static str] {
-    if scope.is_everything() {
-        &DERIVED_VIEWS
-    } else {
-        &["assumptions"]
-    }
-}
-
-/// A view served from its derived Parquet table, with the view's own schema (so a query sees
-/// the same types either way), narrowed by `filters` when there are any.
-async fn register_derived(
-    ctx: &SessionContext,
-    view: &ViewSql,
-    table_url: ListingTableUrl,
-    filters: &[Expr],
-) -> Result<(), QueryError> {
-    let frame = ctx.sql(view.sql).await.map_err(|source| QueryError::View {
-        name: view.name.to_owned(),
-        source: Box::new(source),
-    })?;
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(table_url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    let table = ListingTable::try_new(config).map_err(QueryError::setup("derived table"))?;
-    if filters.is_empty() {
-        ctx.register_table(view.name, Arc::new(table))
-            .map_err(QueryError::setup("derived table"))?;
-        return Ok(());
-    }
-    let mut frame = ctx
-        .read_table(Arc::new(table))
-        .map_err(QueryError::setup("derived table"))?;
-    for filter in filters {
-        frame = frame
-            .filter(filter.clone())
-            .map_err(QueryError::setup("derived table scope"))?;
-    }
-    ctx.register_table(view.name, frame.into_view())
-        .map_err(QueryError::setup("derived table"))?;
     Ok(())
 }
 

@@ -1,79 +1,95 @@
-//! Derived tables: the views `assumptions`, `session_usage`, `sessions` and `caller_sources`
-//! computed once from `events` and kept in the lake as Parquet, so that reports read about a
-//! million finished rows instead of pairing STS copies, aggregating every signed call and walking
-//! role chains over ten million events at every query.
+//! `derive`: computes the stored views (`catalog::stored_views`) for every partition of the
+//! lake (account and day) whose derived file is missing or stale, and writes one Parquet file
+//! per view and partition (`lake::derived`); the design is in `docs/derived-tables.md`.
 //!
-//! Where a build lives, what `CURRENT.json` says and when the tables are current is the lake's
-//! (`lake::derived`); this module only computes and publishes a build. The catalog uses the
-//! derived tables only when their fingerprint matches `CURRENT.json`, and only where a narrowed
-//! table equals the view computed from narrowed events: all of them for the whole lake,
-//! `assumptions` alone for a time range, none for `--account` (see
-//! `catalog::derived_in_scope`). Otherwise the views are computed from `events` as before:
-//! slower, never wrong.
+//! The unit of work is one view over the event files of one day's changed partitions (split
+//! further when they exceed [`UNIT_BYTES`] or the memory pool): its inputs are those files,
+//! its outputs one file per partition, named by the fingerprint of the inputs. Nothing else
+//! is shared between units, so they can run anywhere in any order; here they run one after
+//! the other, each with the whole memory pool and every core.
 //!
-//! Concurrency: on disk a build holds the lake's write lock (`<lake>/_lock`, shared with
-//! `ingest`; a second run fails at once), so after publishing it removes every other build but
-//! the previous one, which a query started before the switch may still be reading (a killed
-//! build's partial folder included). On S3 there is no lock: another folder is removed only
-//! when nothing was written to it for [`ABANDONED_AFTER`], since a younger one may be another
-//! run's build in progress.
+//! A lake on disk stays locked (the ingest lock) for the whole run. On S3 there is no lock and
+//! none is needed: a file is named by the inputs it was computed from, so a partition an
+//! ingest changed meanwhile is simply stale again, and two runs write the same bytes.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use chrono::Utc;
-use datafusion::common::config::TableParquetOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
+use arrow::array::{RecordBatch, StringArray};
+use arrow::compute::filter_record_batch;
+use arrow::compute::kernels::cmp::eq;
+use arrow::datatypes::SchemaRef;
 use datafusion::execution::context::SessionContext;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
-use super::catalog::{self, Derived, QueryScope};
+use super::catalog::{self, Derived, QueryScope, ViewSql};
+use super::stored::{self, Partitions};
 use crate::aws::AwsOptions;
 use crate::error::QueryError;
-use crate::lake::derived::{DERIVED_VIEWS, Freshness, LakeStore, Stamp, TableRows};
+use crate::lake::derived::{DataFile, LakeStore, Partition, inputs_fingerprint};
 use crate::lake::{LakeLocation, LakeLock};
 
-/// On S3, where no lock keeps two builds apart, a folder that is neither the current build nor
-/// the previous one is removed only once nothing was written to it for this long: until then it
-/// may be another run's build in progress.
-const ABANDONED_AFTER: chrono::TimeDelta = match chrono::TimeDelta::try_hours(24) {
-    Some(hours) => hours,
-    None => panic!("24 hours is a valid TimeDelta"),
-};
+/// The most event-file bytes one unit of work reads: a day of a large organisation is split
+/// into groups of accounts of about this size, so that memory follows this, not the day.
+const UNIT_BYTES: u64 = 256 << 20;
 
 /// The outcome of `sts-audit derive`, for the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeriveSummary {
     pub lake: String,
-    /// False when the derived tables already matched the lake and nothing was written.
-    pub built: bool,
-    pub fingerprint: String,
-    pub event_files: u64,
-    pub tables: Vec<TableRows>,
+    /// The lake's partitions (account and day).
+    pub partitions: usize,
+    /// The partitions whose derived files this run computed (changed or new since the last
+    /// run; all of them with `--force`).
+    pub computed: usize,
+    /// What was written, per stored view.
+    pub tables: Vec<TableWrites>,
+    /// Derived files removed: superseded by this run's, of partitions without events, or
+    /// left by older versions.
+    pub removed_files: usize,
     pub elapsed_seconds: f64,
+}
+
+/// The files and rows one stored view got in a run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TableWrites {
+    pub name: String,
+    pub files: usize,
+    pub rows: u64,
 }
 
 impl DeriveSummary {
     pub fn render_text(&self) -> String {
-        let mut text = if self.built {
-            format!(
-                "derived tables built in {:.1} s from {} event files ({})\n",
-                self.elapsed_seconds, self.event_files, self.lake
-            )
-        } else {
-            format!(
-                "derived tables already current for {} event files ({})\n",
-                self.event_files, self.lake
-            )
+        let mut text = match self.computed {
+            0 => format!(
+                "derived tables already current for all {} partitions (account and day) of {}\n",
+                self.partitions, self.lake
+            ),
+            computed => format!(
+                "derived tables computed for {computed} of {} partitions (account and day) of {} \
+                 in {:.1} s\n",
+                self.partitions, self.lake, self.elapsed_seconds
+            ),
         };
-        for table in &self.tables {
-            text += &format!("  {:<16} {:>10} rows\n", table.name, table.rows);
+        for table in self.tables.iter().filter(|table| table.files > 0) {
+            text += &format!(
+                "  {:<22} {:>6} files {:>10} rows\n",
+                table.name, table.files, table.rows
+            );
+        }
+        if self.removed_files > 0 {
+            text += &format!("  removed {} superseded files\n", self.removed_files);
         }
         text
     }
 }
 
-/// Computes the derived tables of `lake` unless they are current (or `force`), then points
-/// `CURRENT.json` at them. A lake on disk stays locked (the ingest lock) for the whole build.
+/// Computes the derived files of every partition of `lake` whose files are missing or stale
+/// (every partition with `force`), then removes the files no partition uses any more.
 pub async fn build(
     lake: &LakeLocation,
     aws: &AwsOptions,
@@ -84,59 +100,35 @@ pub async fn build(
     let everything = QueryScope::default();
     let opened =
         catalog::open_catalog(lake, aws, &everything, memory_limit, Derived::Ignore).await?;
-    let lock = lock(lake)?;
+    let _lock = lock(lake)?;
     let store = LakeStore::of(&opened.ctx, &opened.events_url)?;
-    let (fingerprint, event_files) = store.fingerprint(&catalog::views_sql()).await?;
-    let summary = |built, fingerprint, tables| DeriveSummary {
-        lake: lake.to_string(),
-        built,
-        fingerprint,
-        event_files,
-        tables,
-        elapsed_seconds: started.elapsed().as_secs_f64(),
-    };
-    if let Freshness::Current(stamp) = store.freshness_for(&fingerprint).await?
-        && !force
-    {
-        return Ok(summary(false, fingerprint, stamp.tables));
+    let views = catalog::stored_views();
+    let partitions = Partitions::list(&store, &everything, &views).await?;
+    let mut computed = std::collections::BTreeSet::new();
+    let mut tables = Vec::new();
+    for view in &views {
+        let stale: Vec<(&Partition, &Vec<DataFile>)> = partitions
+            .events
+            .iter()
+            .filter(|(partition, _)| force || partitions.current(view, partition).is_none())
+            .collect();
+        computed.extend(stale.iter().map(|(partition, _)| *partition));
+        let written = derive_view(&opened.ctx, &store, view, units_of(&stale)).await?;
+        tables.push(written);
     }
-    let build = format!("{fingerprint}-{}", Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
-    let target = Build {
-        store: &store,
-        fingerprint: &fingerprint,
-        folder: &build,
-    };
-    let written = write_tables(lake, aws, memory_limit, opened.ctx, &target).await;
-    // A build that cannot be published is removed at once (else the next build would).
-    let tables = match written {
-        Ok(tables) => tables,
-        Err(error) => {
-            let _ = store.remove_builds(|b, _| b == build).await;
-            return Err(error);
-        }
-    };
-    let stamp = Stamp {
-        fingerprint: fingerprint.clone(),
-        build: build.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        built_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        event_files,
-        tables: tables.clone(),
-        files: store.build_files(&build).await?,
-    };
-    // Read again just before the switch: on S3 another run may have published meanwhile.
-    let previous = store.stamp().await?.map(|p| p.build).unwrap_or_default();
-    store.write_stamp(&stamp).await?;
-    let abandoned = Utc::now() - ABANDONED_AFTER;
-    let locked = lock.is_some();
-    store
-        .remove_builds(|b, written| b != build && b != previous && (locked || written < abandoned))
-        .await?;
-    Ok(summary(true, fingerprint, tables))
+    let removed_files = remove_unused(&store, &everything, &views).await?;
+    Ok(DeriveSummary {
+        lake: lake.to_string(),
+        partitions: partitions.events.len(),
+        computed: computed.len(),
+        tables,
+        removed_files,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// The write lock of a lake on disk (shared with `ingest`, held by this process already under
-/// `ingest --derive`); none on S3, whose builds are kept apart by `ABANDONED_AFTER` instead.
+/// `ingest --derive`); none on S3.
 fn lock(lake: &LakeLocation) -> Result<Option<LakeLock>, QueryError> {
     match lake {
         LakeLocation::Local(root) => Ok(Some(LakeLock::acquire(root).map_err(QueryError::Lock)?)),
@@ -144,86 +136,158 @@ fn lock(lake: &LakeLocation) -> Result<Option<LakeLock>, QueryError> {
     }
 }
 
-/// Where a build writes, and the fingerprint of the event files it reads.
-struct Build<'a> {
-    store: &'a LakeStore,
-    fingerprint: &'a str,
-    folder: &'a str,
-}
+/// Partitions of one day whose event files a unit of work reads together.
+type Unit<'a> = Vec<(&'a Partition, &'a Vec<DataFile>)>;
 
-/// Writes every derived table into the build's folder, then checks that the lake's event files
-/// are still the ones fingerprinted before.
-async fn write_tables(
-    lake: &LakeLocation,
-    aws: &AwsOptions,
-    memory_limit: usize,
-    mut ctx: SessionContext,
-    target: &Build<'_>,
-) -> Result<Vec<TableRows>, QueryError> {
-    let Build {
-        store,
-        fingerprint,
-        folder: build,
-    } = *target;
-    let everything = QueryScope::default();
-    let mut tables = Vec::new();
-    for (built, name) in DERIVED_VIEWS.iter().enumerate() {
-        if built > 0 {
-            // Later tables read the ones already written (cheaper than computing them again).
-            let done = Derived::Use {
-                build: build.to_owned(),
-                tables: DERIVED_VIEWS[..built].to_vec(),
-            };
-            ctx = catalog::open_catalog(lake, aws, &everything, memory_limit, done)
-                .await?
-                .ctx;
+/// `stale` (in partition order: by account, then day) grouped by day, each day's partitions
+/// in groups of at most [`UNIT_BYTES`] of event files (one partition alone may exceed it).
+fn units_of<'a>(stale: &[(&'a Partition, &'a Vec<DataFile>)]) -> VecDeque<Unit<'a>> {
+    let mut by_day: std::collections::BTreeMap<&str, Vec<(&Partition, &Vec<DataFile>)>> =
+        std::collections::BTreeMap::new();
+    for (partition, files) in stale {
+        by_day
+            .entry(partition.date.as_str())
+            .or_default()
+            .push((partition, files));
+    }
+    let mut units = VecDeque::new();
+    for day in by_day.into_values() {
+        let mut unit: Unit = Vec::new();
+        let mut bytes = 0u64;
+        for (partition, files) in day {
+            let size: u64 = files.iter().map(|file| file.size).sum();
+            if !unit.is_empty() && bytes + size > UNIT_BYTES {
+                units.push_back(std::mem::take(&mut unit));
+                bytes = 0;
+            }
+            unit.push((partition, files));
+            bytes += size;
         }
-        let rows = write_table(&ctx, store, build, name).await?;
-        tables.push(TableRows {
-            name: (*name).to_owned(),
-            rows,
-        });
+        if !unit.is_empty() {
+            units.push_back(unit);
+        }
     }
-    // An ingest that published files meanwhile may or may not be in the tables: the stamp
-    // would claim what was not read, so nothing is claimed.
-    let (after, _) = store.fingerprint(&catalog::views_sql()).await?;
-    if after != fingerprint {
-        return Err(QueryError::Remote {
-            lake: lake.to_string(),
-            reason: "the lake changed while its derived tables were built (an ingest ran?): \
-                     run `sts-audit derive` again"
-                .to_owned(),
-        });
-    }
-    Ok(tables)
+    units
 }
 
-/// Writes view `name` as Parquet under the build's folder; returns its rows.
-async fn write_table(
+/// Runs `view` over each unit and publishes its files. A unit that runs out of memory is
+/// split in two and tried again; one partition that cannot fit fails the run, saying so.
+async fn derive_view(
     ctx: &SessionContext,
     store: &LakeStore,
-    build: &str,
-    name: &str,
-) -> Result<u64, QueryError> {
-    let url = store.table_url(build, name)?;
-    let frame = ctx.table(name).await?;
-    let mut options = TableParquetOptions::default();
-    options.global.compression = Some("zstd(3)".to_owned());
-    let written = frame
-        .write_parquet(
-            url.as_str(),
-            DataFrameWriteOptions::new().with_single_file_output(false),
-            Some(options),
-        )
-        .await?;
-    Ok(written
-        .first()
-        .and_then(|batch| {
-            batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-                .map(|counts| counts.values().iter().sum())
+    view: &ViewSql,
+    mut units: VecDeque<Unit<'_>>,
+) -> Result<TableWrites, QueryError> {
+    let mut writes = TableWrites {
+        name: view.name.to_owned(),
+        files: 0,
+        rows: 0,
+    };
+    while let Some(unit) = units.pop_front() {
+        let (schema, batches) = match compute(ctx, store, view, &unit).await {
+            Ok(computed) => computed,
+            Err(error) if out_of_memory(&error) && unit.len() > 1 => {
+                let mut first = unit;
+                let second = first.split_off(first.len() / 2);
+                units.push_front(second);
+                units.push_front(first);
+                continue;
+            }
+            Err(error) if out_of_memory(&error) => {
+                let (partition, _) = unit[0];
+                return Err(QueryError::Remote {
+                    lake: store.store_url().to_string(),
+                    reason: format!(
+                        "{} of account {} on {} does not fit in the memory pool (raise \
+                         --memory-limit): {error}",
+                        view.name, partition.account, partition.date
+                    ),
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        for (partition, files) in &unit {
+            let rows = rows_of(&batches, &partition.account)?;
+            let count: usize = rows.iter().map(RecordBatch::num_rows).sum();
+            let inputs = inputs_fingerprint(view.sql, files);
+            let path = store.derived_path(view.name, partition, &inputs);
+            store.publish(&path, parquet_bytes(&schema, &rows)?).await?;
+            writes.files += 1;
+            writes.rows += count as u64;
+        }
+    }
+    Ok(writes)
+}
+
+/// `view` computed from the event files of `unit`: its schema and rows.
+async fn compute(
+    ctx: &SessionContext,
+    store: &LakeStore,
+    view: &ViewSql,
+    unit: &Unit<'_>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    let frame = stored::plan_over(ctx, view, stored::events_of(store, unit)).await?;
+    let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok((schema, batches))
+}
+
+fn out_of_memory(error: &QueryError) -> bool {
+    error.to_string().contains("Resources exhausted")
+}
+
+/// The rows of `batches` read from account folder `account` (every stored view has
+/// `account_id`).
+fn rows_of(batches: &[RecordBatch], account: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    let wanted = StringArray::new_scalar(account);
+    batches
+        .iter()
+        .map(|batch| {
+            let column = batch
+                .column_by_name("account_id")
+                .ok_or_else(|| QueryError::Render("a stored view without account_id".into()))?;
+            let mask = eq(column, &wanted).map_err(|e| QueryError::Render(e.to_string()))?;
+            filter_record_batch(batch, &mask).map_err(|e| QueryError::Render(e.to_string()))
         })
-        .unwrap_or(0))
+        .collect()
+}
+
+/// One Parquet file holding `batches`, without the embedded Arrow schema (readers that do not
+/// know string views could not open it; the catalog reads with the view's own schema).
+fn parquet_bytes(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, QueryError> {
+    let error = |e: parquet::errors::ParquetError| QueryError::Render(e.to_string());
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_created_by(format!("sts-audit {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let options = ArrowWriterOptions::new()
+        .with_properties(properties)
+        .with_skip_arrow_metadata(true);
+    let mut bytes = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new_with_options(&mut bytes, schema.clone(), options).map_err(error)?;
+    for batch in batches {
+        writer.write(batch).map_err(error)?;
+    }
+    writer.close().map_err(error)?;
+    Ok(bytes)
+}
+
+/// Removes every derived file no partition reads (superseded, or of a partition without
+/// events any more) and whatever older versions left under `derived/`; returns how many.
+async fn remove_unused(
+    store: &LakeStore,
+    everything: &QueryScope,
+    views: &[&ViewSql],
+) -> Result<usize, QueryError> {
+    let partitions = Partitions::list(store, everything, views).await?;
+    let mut unused: Vec<_> = views
+        .iter()
+        .flat_map(|view| partitions.superseded(view))
+        .map(|file| file.path.clone())
+        .collect();
+    let names: Vec<&str> = views.iter().map(|view| view.name).collect();
+    unused.extend(store.foreign_derived_files(&names).await?);
+    store.remove(&unused).await?;
+    Ok(unused.len())
 }

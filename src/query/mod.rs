@@ -17,6 +17,8 @@ pub mod computed_view;
 pub mod derive;
 pub mod detect;
 mod header;
+mod known_files;
 pub mod report;
 pub mod sql;
+pub mod stored;
 pub mod triage;

@@ -382,8 +382,7 @@ fn lake_on_s3_is_the_same_lake() {
     };
     reports_match();
 
-    // Another run's build in progress (no lock on S3): a young folder that is neither the
-    // current build nor the previous one is left alone, and never read.
+    // What an older version's derive left: never read, and removed by the next derive.
     let other = tempfile::tempdir().unwrap();
     let other_build = "0123456789abcdef-20240101T000000000000Z";
     std::fs::create_dir_all(other.path().join("sessions")).unwrap();
@@ -396,7 +395,14 @@ fn lake_on_s3_is_the_same_lake() {
         server.sts_audit(&["derive", "--format", "json", "--lake", s3_lake], true);
     assert_eq!(code, 0, "{stderr}");
     let summary: Value = serde_json::from_str(&summary).unwrap();
-    assert_eq!(summary["built"], true, "{summary}");
+    let computed = &summary["computed"];
+    assert!(computed.as_u64() > Some(0), "{summary}");
+    assert_eq!(computed, &summary["partitions"], "{summary}");
+    let (code, again, stderr) =
+        server.sts_audit(&["derive", "--format", "json", "--lake", s3_lake], true);
+    assert_eq!(code, 0, "{stderr}");
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["computed"], 0, "current on S3: {again}");
     let (code, _, stderr) = server.sts_audit(
         &["derive", "--force", "--format", "json", "--lake", s3_lake],
         true,
@@ -411,7 +417,7 @@ fn lake_on_s3_is_the_same_lake() {
         "EXPLAIN SELECT role_arn FROM sessions",
     ];
     let (_, plan, _) = server.sts_audit(&explain, true);
-    assert!(plan.contains("/derived/"), "{plan}");
+    assert!(plan.contains("derived/session_usage_daily/"), "{plan}");
     reports_match();
 
     // Findings are saved on S3 as on disk, once per window however often it runs.
@@ -492,7 +498,7 @@ fn lake_on_s3_is_the_same_lake() {
     );
     assert!(!listing.contains(".tmp"), "{listing}");
     assert!(
-        listing.contains("teams/security/sts/derived/CURRENT.json"),
+        listing.contains("teams/security/sts/derived/session_usage_daily/"),
         "{listing}"
     );
     assert_eq!(
@@ -503,10 +509,8 @@ fn lake_on_s3_is_the_same_lake() {
         "one file for the one window saved twice: {listing}"
     );
     assert!(
-        listing.contains(&format!(
-            "sts/derived/{other_build}/sessions/part-0.parquet"
-        )),
-        "a build that may be in progress is kept: {listing}"
+        !listing.contains(other_build),
+        "what an older version left is removed: {listing}"
     );
 
     // No lake there: a clear error and exit 1.

@@ -13,7 +13,7 @@ use super::document::{Report, SCHEMA_VERSION};
 use super::error::ComplianceError;
 use super::format::Format;
 use super::period::Period;
-use crate::lake::derived::LakeStore;
+use crate::lake::derived::{self, LakeStore};
 use crate::query::catalog;
 use crate::query::detect::rules;
 
@@ -26,7 +26,7 @@ pub struct Manifest {
     pub bytes: u64,
     pub schema_version: &'static str,
     pub program_version: &'static str,
-    /// `LakeStore::fingerprint`: changes with any event file published and with the views.
+    /// `derived::lake_fingerprint`: changes with any event file published and with the views.
     pub lake_fingerprint: String,
     pub event_files: u64,
     pub period: Period,
@@ -52,7 +52,8 @@ pub async fn build(
     output: &[u8],
 ) -> Result<Manifest, ComplianceError> {
     let store = LakeStore::of(ctx, events_url)?;
-    let (lake_fingerprint, event_files) = store.fingerprint(&catalog::views_sql()).await?;
+    let (lake_fingerprint, event_files) =
+        derived::lake_fingerprint(&store, &catalog::views_sql()).await?;
     let catalogue = rules::catalogue()?;
     let detections = catalogue
         .iter()
