@@ -49,17 +49,19 @@ cat > "$OUT/duckdb_query.py" <<'PY'
 # with the views computed from events, or with the derived tables sts-audit built.
 import json, pathlib, sys, duckdb
 lake, source, target = sys.argv[1], sys.argv[2], sys.argv[3]
+VIEWS = ["assumption_copies", "session_usage_daily", "caller_sources_daily", "assumptions",
+         "issued_credentials", "session_usage", "sessions", "caller_sources"]
+STORED = VIEWS[:3]
 DERIVED = ["assumptions", "session_usage", "sessions", "caller_sources"]
 con = duckdb.connect()
 con.execute("SET threads = 2")
 con.execute("CREATE MACRO json_get_str(j, k) AS json_extract_string(j, '$.' || k)")
 con.execute(f"""CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/*/*/*.parquet',
                hive_partitioning = true, hive_types_autocast = false)""")
-build = json.loads(pathlib.Path(f"{lake}/derived/CURRENT.json").read_text())["build"] \
-    if source == "derived" else None
-for name in ["assumptions", "issued_credentials", "session_usage", "sessions", "caller_sources"]:
-    if build and name in DERIVED:
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{lake}/derived/{build}/{name}/*.parquet')")
+for name in VIEWS:
+    if source == "derived" and name in STORED:
+        # One file per account and day, as `sts-audit derive` leaves them.
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{lake}/derived/{name}/*/*/*.parquet')")
     else:
         sql = pathlib.Path(f"queries/views/{name}.sql").read_text()
         con.execute(f"CREATE VIEW {name} AS {sql}")
@@ -78,8 +80,7 @@ read -r DERIVE_S DERIVE_RSS < <(measure "derive-sts" "$BIN" derive --force --lak
 rm -rf "$OUT/duck-derived"
 read -r DUCK_DERIVE_S DUCK_DERIVE_RSS < <(measure "derive-duck" python3 "$OUT/duckdb_query.py" "$LAKE" events "derive $OUT/duck-derived")
 rm -rf "$OUT/duck-derived"
-BUILD=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['build'])" "$LAKE/derived/CURRENT.json")
-DERIVED_MB=$(du -sm "$LAKE/derived/$BUILD" | cut -f1)
+DERIVED_MB=$(du -sm "$LAKE/derived" | cut -f1)
 echo "derive: sts-audit ${DERIVE_S}s ${DERIVE_RSS}MiB, duckdb ${DUCK_DERIVE_S}s ${DUCK_DERIVE_RSS}MiB"
 
 ROWS_MD=""

@@ -25,19 +25,23 @@ cargo test --release --no-run --quiet
 KEY=$("$BIN" sql --lake "$LAKE" --format csv \
   "SELECT access_key_id FROM sessions WHERE chain_depth = 2 ORDER BY calls DESC, access_key_id LIMIT 1" | tail -1)
 ROWS=$("$BIN" sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM events" | tail -1)
-BUILD=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['build'])" "$LAKE/derived/CURRENT.json")
 
 cat > "$OUT/duckdb_triage.py" <<'PY'
-# duckdb_triage.py LAKE BUILD KEY: triage's lookups as SQL on the same Parquet files.
-import sys, duckdb
-lake, build, key = sys.argv[1:4]
+# duckdb_triage.py LAKE KEY: triage's lookups as SQL on the same Parquet files (the views
+# finished from sts-audit's stored derived files with sts-audit's SQL).
+import pathlib, sys, duckdb
+lake, key = sys.argv[1:3]
 con = duckdb.connect()
 con.execute("SET threads = 2")
-derived = f"{lake}/derived/{build}"
-con.execute(f"CREATE VIEW sessions AS SELECT * FROM read_parquet('{derived}/sessions/*.parquet')")
-con.execute(f"CREATE VIEW assumptions AS SELECT * FROM read_parquet('{derived}/assumptions/*.parquet')")
+con.execute("CREATE MACRO json_get_str(j, k) AS json_extract_string(j, '$.' || k)")
 con.execute(f"""CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/*/*/*.parquet',
                hive_partitioning = true, hive_types_autocast = false)""")
+for name in ["assumption_copies", "session_usage_daily", "caller_sources_daily", "assumptions",
+             "issued_credentials", "session_usage", "sessions"]:
+    if name.endswith(("_copies", "_daily")):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{lake}/derived/{name}/*/*/*.parquet')")
+    else:
+        con.execute(f"CREATE VIEW {name} AS {pathlib.Path(f'queries/views/{name}.sql').read_text()}")
 chain = con.execute("""
     WITH RECURSIVE chain(k, hop) AS (
         SELECT access_key_id, 0 FROM sessions WHERE access_key_id = $key
@@ -69,7 +73,7 @@ S_S=(); S_RSS=(); D_S=(); D_RSS=()
 for i in $(seq "$RUNS"); do
   read -r s rss < <(measure triage-sts "$BIN" triage --lake "$LAKE" --access-key "$KEY" --format json)
   S_S+=("$s"); S_RSS+=("$rss")
-  read -r s rss < <(measure triage-duck python3 "$OUT/duckdb_triage.py" "$LAKE" "$BUILD" "$KEY")
+  read -r s rss < <(measure triage-duck python3 "$OUT/duckdb_triage.py" "$LAKE" "$KEY")
   D_S+=("$s"); D_RSS+=("$rss")
   echo "run $i: sts-audit ${S_S[-1]}s ${S_RSS[-1]}MiB, duckdb ${D_S[-1]}s ${D_RSS[-1]}MiB"
 done

@@ -7,9 +7,10 @@ Writes OUT/events/account_id=.../date=.../*.parquet with DuckDB (which `bench/de
 needs anyway). Text that embeds the originals (request_parameters, user_identity, ...) is
 left as it is: the derived views read the typed columns.
 """
-import sys, duckdb
+import os, sys, duckdb
 
 lake, out, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.makedirs(f"{out}/events", exist_ok=True)
 con = duckdb.connect()
 con.execute("SET threads = 2")
 con.execute("SET TimeZone = 'UTC'")
@@ -30,7 +31,7 @@ for k in range(copies):
             return f"{c} + INTERVAL {k * span} DAY AS {c}"
         return c
     select = ", ".join(expr(c) for c in columns)
-    con.execute(f"""COPY (SELECT {select} FROM src ORDER BY event_time) TO '{out}/events'
+    con.execute(f"""COPY (SELECT {select} FROM src) TO '{out}/events'
                     (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (account_id, date),
-                     FILENAME_PATTERN 'copy{k}-{{i}}', ROW_GROUP_SIZE 65536, APPEND)""")
+                     FILENAME_PATTERN 'copy{k}-{{uuid}}', ROW_GROUP_SIZE 65536, APPEND)""")
     print(f"copy {k}: +{k * span} days")
