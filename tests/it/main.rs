@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod caller_sources;
 mod compliance;
 mod crash;
 mod derived;
 mod detect;
 mod generated;
 mod incremental;
+mod lake_format;
 mod lake_safety;
 mod limits;
 mod lossless;
