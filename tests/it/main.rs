@@ -12,6 +12,7 @@ mod derived;
 mod detect;
 mod generated;
 mod incremental;
+mod interop;
 mod lake_format;
 mod lake_safety;
 mod limits;
