@@ -20,6 +20,7 @@ mod lossless;
 mod query;
 mod query_limits;
 mod real_logs;
+mod reruns;
 mod s3;
 mod sample_logs;
 mod secrets;
