@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod caller_sources;
+mod completions;
 mod compliance;
 mod crash;
 mod derived;
