@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Python tools the S3 tests and benchmarks use (a local S3 server, moto, and the AWS
-# CLI) into one virtual environment outside the clone, and prints its bin folder.
+# CLI) into one virtual environment outside the clone, and prints its bin folder. Then the
+# interoperability tests' readers (Java, DuckDB, pyarrow, PySpark: install-interop-tools.sh).
 # Idempotent and quick when already installed; the tests call it themselves when needed.
 #   STS_AUDIT_TOOLS  where the environment lives (default ~/.cache/sts-audit-tools)
 set -euo pipefail
@@ -22,4 +23,5 @@ if [[ ! -f "$stamp" ]]; then
         touch "$stamp"
     } >&2
 fi
+"$(dirname "$0")/install-interop-tools.sh" > /dev/null
 echo "$tools/bin"

@@ -64,6 +64,12 @@ pub enum Command {
     /// Find damaged data files in the lake and what they held
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one per subcommand
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
 }
 
 const CHECK_HELP: &str = "\
@@ -805,4 +811,34 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+const COMPLETIONS_HELP: &str = "\
+Prints the completion script for SHELL on stdout, generated from this binary's own options (so
+it matches the version installed). Install it where the shell looks:
+
+  sts-audit completions bash > ~/.local/share/bash-completion/completions/sts-audit
+  sts-audit completions zsh > ~/.zfunc/_sts-audit      (with fpath+=~/.zfunc before compinit)
+  sts-audit completions fish > ~/.config/fish/completions/sts-audit.fish";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+const MAN_HELP: &str = "\
+Prints the manual page of sts-audit (roff, section 1) on stdout, generated from this binary's
+own options; with --dir, writes it and one page per subcommand (sts-audit-ingest.1, ...) into
+DIR instead.
+
+  sts-audit man | man -l -
+  sts-audit man --dir ~/.local/share/man/man1      (then: man sts-audit-ingest)";
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sts-audit.1 and a page per subcommand into this folder
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

@@ -4,7 +4,7 @@
 --   day's events only).
 -- columns:
 --   kind: role (calls made with a session of the role) or principal (any other caller)
---   identity: see caller_sources
+--   identity: see caller_sources (anonymous for calls made without credentials)
 --   source_ip_address: where the calls came from (an IP, or an AWS service name)
 --   user_agent: the user agent of the calls
 --   calls: events logged for this caller, IP and user agent in the account and day
@@ -15,15 +15,26 @@
 --   date: the lake partition (day, UTC) the events were read from
 SELECT
     CASE WHEN user_type = 'AssumedRole' THEN 'role' ELSE 'principal' END AS kind,
-    coalesce(
-        CASE
-            WHEN user_type = 'AssumedRole' THEN coalesce(session_issuer_arn, principal_arn)
-            WHEN user_type = 'AWSService' THEN coalesce(invoked_by, principal_id)
-            ELSE coalesce(principal_arn, user_name, principal_id, invoked_by)
-        END,
-        principal_account_id,
-        '(unknown)'
-    ) AS identity,
+    CASE
+        -- How CloudTrail logs a request made without credentials (an anonymous S3 read).
+        WHEN principal_account_id = 'ANONYMOUS_PRINCIPAL' THEN 'anonymous'
+        ELSE coalesce(
+            CASE
+                WHEN user_type = 'AssumedRole'
+                    THEN coalesce(nullif(session_issuer_arn, ''), nullif(principal_arn, ''))
+                WHEN user_type = 'AWSService'
+                    THEN coalesce(nullif(invoked_by, ''), nullif(principal_id, ''))
+                ELSE coalesce(
+                    nullif(principal_arn, ''),
+                    nullif(user_name, ''),
+                    nullif(principal_id, ''),
+                    nullif(invoked_by, '')
+                )
+            END,
+            nullif(principal_account_id, ''),
+            '(unknown)'
+        )
+    END AS identity,
     source_ip_address,
     user_agent,
     count(*) AS calls,

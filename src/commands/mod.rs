@@ -6,10 +6,12 @@
 
 mod analyze;
 mod check;
+mod completions;
 mod compliance;
 mod derive;
 mod detect;
 mod ingest;
+mod man;
 mod report;
 mod schema;
 mod shell;
@@ -71,6 +73,8 @@ pub fn run(command: &Command) -> anyhow::Result<Outcome> {
         Command::Sql(args) => sql::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

@@ -98,7 +98,25 @@ pub(super) struct DayCounts {
     pub seen: u64,
     pub unchanged: u64,
     pub unchanged_bytes: u64,
+    /// What earlier runs rejected in the unchanged inputs.
+    pub earlier: EarlierRejections,
     pub errors: Vec<SourceError>,
+}
+
+/// Records that earlier runs rejected in inputs a run finds unchanged, and how many inputs.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct EarlierRejections {
+    pub records: u64,
+    pub files: u64,
+}
+
+impl EarlierRejections {
+    pub fn add(&mut self, rejected: u64) {
+        if rejected > 0 {
+            self.records += rejected;
+            self.files += 1;
+        }
+    }
 }
 
 impl Queue {
@@ -138,6 +156,7 @@ impl Queue {
                 if manifest.is_done(&file.name, file.size, &file.version) {
                     counts.unchanged += 1;
                     counts.unchanged_bytes += file.size;
+                    counts.earlier.add(manifest.rejected_in(&file.name));
                 } else {
                     self.listed.push_back(file);
                 }

@@ -101,9 +101,26 @@ fn finish(shared: Shared, target: &Target, parquet_files: u64) -> Result<IngestS
     Ok(summary)
 }
 
-/// `20240301T120000Z-1a2b3c`: sorts by time, unique across concurrent processes.
+/// `20240301T120000123456Z-1a2b3c`: sorts by time, unique across concurrent processes. The
+/// manifest's segments are read in name order and a later entry for an input wins, so the time
+/// is written to the microsecond: with whole seconds, two runs in one second (a file fixed and
+/// ingested again at once) were ordered by their salt, and the earlier run's entry could win.
 fn run_id() -> String {
     let now = chrono::Utc::now();
     let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xff_ffff;
-    format!("{}-{salt:06x}", now.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{salt:06x}", now.format("%Y%m%dT%H%M%S%6fZ"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_id;
+
+    #[test]
+    fn run_ids_sort_in_the_order_runs_start() {
+        let first = run_id();
+        std::thread::sleep(std::time::Duration::from_micros(20));
+        let second = run_id();
+        assert!(first < second, "{first} then {second}");
+        assert_eq!(first.len(), "20240301T120000123456Z-1a2b3c".len());
+    }
 }

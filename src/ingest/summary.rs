@@ -40,6 +40,11 @@ pub struct IngestSummary {
     pub records_written: u64,
     pub duplicates_dropped: u64,
     pub records_rejected: u64,
+    /// Records that earlier runs rejected in the inputs this run found unchanged (and so did
+    /// not read): still only in `_rejected/`, said again on every run until the inputs change.
+    pub records_rejected_earlier: u64,
+    /// The unchanged inputs those records are in.
+    pub files_with_earlier_rejections: u64,
     pub records_outside_scope: u64,
     pub sts_records: u64,
     pub bytes_in: u64,
@@ -116,6 +121,7 @@ impl Ledger {
             modified: file.version.clone(),
             status: status.to_owned(),
             records: outcome.counts.records,
+            rejected: outcome.counts.rejected,
             run: run_id.to_owned(),
         })
     }
@@ -206,6 +212,12 @@ pub fn render_text(summary: &IngestSummary) -> String {
     );
     if let Some(path) = &s.rejected_log {
         out += &format!("  rejected records kept in {path}\n");
+    }
+    if s.records_rejected_earlier > 0 {
+        out += &format!(
+            "  earlier  {} records rejected by earlier runs in {} unchanged files, still not in the lake (see _rejected/)\n",
+            s.records_rejected_earlier, s.files_with_earlier_rejections
+        );
     }
     if s.stopped_early {
         out += "  stopped at the first failure (--strict)\n";

@@ -10,7 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::discover::Inputs;
-use super::feed::{DayCounts, Feed};
+use super::feed::{DayCounts, EarlierRejections, Feed};
 use super::outcome::{FileOutcome, Status};
 use super::summary::{IngestSummary, Ledger};
 use super::target::{S3Access, Target};
@@ -68,8 +68,17 @@ impl<'a> Shared<'a> {
             eprintln!("sts-audit: {}", crate::render::visible(&error.to_string()));
             summary.fail_source(error);
         }
-        listed.retain(|f| !manifest.is_done(&f.name, f.size, &f.version));
+        let mut earlier = EarlierRejections::default();
+        listed.retain(|f| {
+            let done = manifest.is_done(&f.name, f.size, &f.version);
+            if done {
+                earlier.add(manifest.rejected_in(&f.name));
+            }
+            !done
+        });
         summary.files_unchanged = summary.files_seen - listed.len() as u64;
+        summary.records_rejected_earlier = earlier.records;
+        summary.files_with_earlier_rejections = earlier.files;
         let feed = Feed::start(days, listed, plan.concurrency, s3);
         Shared::new(plan, run_id, target, manifest, feed, total_bytes, summary)
     }
@@ -147,6 +156,8 @@ impl<'a> Shared<'a> {
         let summary = &mut ledger.summary;
         summary.files_seen += counts.seen;
         summary.files_unchanged += counts.unchanged;
+        summary.records_rejected_earlier += counts.earlier.records;
+        summary.files_with_earlier_rejections += counts.earlier.files;
         for error in &counts.errors {
             summary.fail_source(error);
         }

@@ -17,7 +17,8 @@ use crate::error::SinkError;
 /// One input that needs no reading again while its size and modification time stay the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
-    /// Absolute path, or `s3://bucket/key`.
+    /// The path as the walk of the source named on the command line found it (relative when
+    /// that source was), or `s3://bucket/key`.
     pub source: String,
     pub size: u64,
     /// Nanoseconds since the epoch for a file, the ETag for an object.
@@ -25,6 +26,10 @@ pub struct ManifestEntry {
     /// `ingested`, `partial`, `failed` (damaged content) or `skipped` (not a CloudTrail log).
     pub status: String,
     pub records: u64,
+    /// Records of the input that were rejected (kept in `_rejected/`); absent in segments
+    /// written before it was recorded.
+    #[serde(default)]
+    pub rejected: u64,
     pub run: String,
 }
 
@@ -36,6 +41,10 @@ pub struct ManifestEntry {
 #[derive(Debug, Default)]
 pub struct Manifest {
     done: HashMap<u128, u64>,
+    /// The inputs whose latest entry rejected records, and how many: few, so they cost
+    /// nothing next to `done`, and a run that finds such an input unchanged can still say that
+    /// its rejected records are not in the lake.
+    rejected: HashMap<u128, u64>,
 }
 
 /// The fields of an entry a run needs, borrowed from the line where possible.
@@ -46,6 +55,8 @@ struct EntryFields<'a> {
     size: u64,
     #[serde(borrow)]
     modified: Cow<'a, str>,
+    #[serde(default)]
+    rejected: u64,
 }
 
 /// 128 bits of the name: collisions are out of reach at any manifest size.
@@ -81,6 +92,7 @@ impl Manifest {
             manifest.read_segment(&path)?;
         }
         manifest.done.shrink_to_fit();
+        manifest.rejected.shrink_to_fit();
         Ok(manifest)
     }
 
@@ -108,10 +120,14 @@ impl Manifest {
                     line: number,
                     reason: e.to_string(),
                 })?;
-            self.done.insert(
-                source_hash(&entry.source),
-                version_hash(entry.size, &entry.modified),
-            );
+            let source = source_hash(&entry.source);
+            self.done
+                .insert(source, version_hash(entry.size, &entry.modified));
+            if entry.rejected > 0 {
+                self.rejected.insert(source, entry.rejected);
+            } else {
+                self.rejected.remove(&source);
+            }
         }
     }
 
@@ -120,6 +136,15 @@ impl Manifest {
         self.done
             .get(&source_hash(source))
             .is_some_and(|&version| version == version_hash(size, modified))
+    }
+
+    /// How many records of `source` its latest run rejected (0 when none, or when it was not
+    /// ingested): while the input stays unchanged they are nowhere in the lake but `_rejected/`.
+    pub fn rejected_in(&self, source: &str) -> u64 {
+        self.rejected
+            .get(&source_hash(source))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn len(&self) -> usize {
@@ -210,6 +235,7 @@ mod tests {
             modified: "1".into(),
             status: "ingested".into(),
             records: 1,
+            rejected: 0,
             run: "r".into(),
         };
         let error = segment.add(&entry).unwrap_err();
@@ -235,6 +261,7 @@ mod tests {
             modified: "1".into(),
             status: "ingested".into(),
             records: 3,
+            rejected: size / 10 - 1,
             run: run.into(),
         };
         let write_segment = |run_id, entries: &[ManifestEntry]| {
@@ -257,6 +284,22 @@ mod tests {
             "the file changed since"
         );
         assert!(!manifest.is_done("/logs/b.json.gz", 20, "1"));
+        assert_eq!(
+            manifest.rejected_in("/logs/a.json.gz"),
+            1,
+            "the latest run's count"
+        );
+        assert_eq!(manifest.rejected_in("/logs/b.json.gz"), 0);
+    }
+
+    #[test]
+    fn segments_without_a_rejected_count_read_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = r#"{"source":"logs/a.json.gz","size":1,"modified":"2","status":"ingested","records":3,"run":"r"}"#;
+        std::fs::write(dir.path().join("run-r.jsonl"), format!("{line}\n")).unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap();
+        assert!(manifest.is_done("logs/a.json.gz", 1, "2"));
+        assert_eq!(manifest.rejected_in("logs/a.json.gz"), 0);
     }
 
     #[test]
@@ -272,6 +315,7 @@ mod tests {
                     modified: "123".into(),
                     status: "ingested".into(),
                     records: 1,
+                    rejected: 0,
                     run: "1".into(),
                 })
                 .unwrap();

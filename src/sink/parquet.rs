@@ -10,6 +10,7 @@ use arrow::compute::{SortColumn, lexsort_to_indices};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -155,6 +156,18 @@ pub fn writer_properties() -> WriterProperties {
     builder.build()
 }
 
+/// How every lake file is written: [`writer_properties`], and no embedded Arrow schema
+/// (`ARROW:schema`). The Parquet schema says everything the columns need (strings, booleans,
+/// 64-bit integers, microsecond UTC timestamps); the Arrow schema would only add that text is
+/// held as string views, which readers that parse it but do not know views (Arrow C++ before
+/// 15, arrow-js and Daft today) refuse, failing to open the file. DataFusion reads text as views anyway
+/// (`schema_force_view_types`), so it reads back the same types without it.
+pub fn writer_options() -> ArrowWriterOptions {
+    ArrowWriterOptions::new()
+        .with_properties(writer_properties())
+        .with_skip_arrow_metadata(true)
+}
+
 /// The order that sorts `batch` by (event_time, event_id).
 pub fn time_order(batch: &RecordBatch) -> Result<UInt32Array, ArrowError> {
     let sort_columns = [col::EVENT_TIME, col::EVENT_ID].map(|column| SortColumn {
@@ -190,7 +203,7 @@ impl PartFile {
         let (file, temporary) = create_temporary(dir, &name)?;
         let out = BufWriter::with_capacity(1 << 20, file);
         let writer =
-            ArrowWriter::try_new(out, schema, Some(writer_properties())).map_err(|source| {
+            ArrowWriter::try_new_with_options(out, schema, writer_options()).map_err(|source| {
                 SinkError::Parquet {
                     path: temporary.clone(),
                     source,

@@ -11,7 +11,7 @@
 //! is reported; `--follow-symlinks` follows every link.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -138,16 +138,10 @@ fn walk(
         }
     }
     for (day, folder) in not_entered.day_folders {
-        match std::path::absolute(&folder) {
-            Ok(path) => days.entry(day).or_default().folders.push(DayFolder {
-                path,
-                within: within.clone(),
-            }),
-            Err(source) => found.errors.push(SourceError::Read {
-                path: folder,
-                source,
-            }),
-        }
+        days.entry(day).or_default().folders.push(DayFolder {
+            path: as_given(&folder),
+            within: within.clone(),
+        });
     }
     found.errors.append(&mut not_entered.escaped);
     found.pruned_folders += not_entered.pruned;
@@ -192,9 +186,9 @@ impl NotEntered {
 /// Keeps a file the walk found: with its day group when it is in a day folder of the layout,
 /// as a loose input otherwise.
 fn take_file(path: &Path, found: &mut LocalInputs, days: &mut BTreeMap<DayKey, DayGroup>) {
-    match (path.parent().and_then(day_of), std::path::absolute(path)) {
-        (Some(day), Ok(absolute)) => days.entry(day).or_default().files.push(absolute),
-        _ => match source_file(path) {
+    match path.parent().and_then(day_of) {
+        Some(day) => days.entry(day).or_default().files.push(as_given(path)),
+        None => match source_file(path) {
             Ok(file) => found.loose.push(file),
             Err(source) => found.errors.push(SourceError::Read {
                 path: path.to_path_buf(),
@@ -291,15 +285,31 @@ fn walk_error(error: &walkdir::Error, root: &Path) -> SourceError {
     SourceError::Walk { path, reason }
 }
 
+/// The name a path is recorded under (in the manifest, `source_file`, `_rejected/` and the
+/// summary): as the walk of the source named on the command line found it, so relative when
+/// that source was, and a lake copied to another machine carries no path of the first one's
+/// disk. Only `.` components are dropped (`./logs/a` and `logs/a` are one file); nothing is
+/// resolved against the working directory or through links.
+fn as_given(path: &Path) -> PathBuf {
+    let kept: PathBuf = path
+        .components()
+        .filter(|part| !matches!(part, Component::CurDir))
+        .collect();
+    if kept.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        kept
+    }
+}
+
 fn source_file(path: &Path) -> std::io::Result<SourceFile> {
     let metadata = std::fs::metadata(path)?;
-    let absolute = std::path::absolute(path)?;
     let modified = metadata
         .modified()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |since| since.as_nanos() as i64);
-    let name = absolute.to_string_lossy().into_owned();
+    let name = as_given(path).to_string_lossy().into_owned();
     Ok(SourceFile {
         origin: Origin::Local,
         name,

@@ -12,7 +12,8 @@ use crate::error::SourceError;
 /// Where an input lives; its [`SourceFile::name`] says where exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// A file on disk; its name is its absolute path.
+    /// A file on disk; its name is its path as the walk of its source found it (relative when
+    /// the source named on the command line was).
     Local,
     /// An object; its name is `s3://bucket/key`.
     S3,
@@ -23,8 +24,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub origin: Origin,
-    /// The name recorded in the lake (`source_file`) and in the manifest: the absolute path, or
-    /// `s3://bucket/key`.
+    /// The name recorded in the lake (`source_file`) and in the manifest: the path as given
+    /// (see `local`), or `s3://bucket/key`.
     pub name: String,
     pub size: u64,
     /// What changes when the content does, for the manifest: the modification time in

@@ -5,18 +5,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod caller_sources;
+mod completions;
 mod compliance;
 mod crash;
 mod derived;
 mod detect;
 mod generated;
 mod incremental;
+mod interop;
+mod lake_format;
 mod lake_safety;
 mod limits;
 mod lossless;
 mod query;
 mod query_limits;
 mod real_logs;
+mod reruns;
 mod s3;
 mod sample_logs;
 mod secrets;

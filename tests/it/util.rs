@@ -73,11 +73,21 @@ pub fn count(run: &Run, field: &str) -> u64 {
 
 /// Every data file of the lake.
 pub fn lake_files(lake: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(lake.join("events"))
+    parquet_files_under(&lake.join("events"))
+}
+
+/// Every finished Parquet file under `dir`, at any depth (hidden temporary files left out),
+/// sorted; none when `dir` is absent.
+pub fn parquet_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
         .map(|e| e.into_path())
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -86,15 +96,24 @@ pub fn lake_files(lake: &Path) -> Vec<PathBuf> {
 pub fn lake_batches(lake: &Path) -> Vec<RecordBatch> {
     lake_files(lake)
         .iter()
-        .flat_map(|path| {
-            let file = std::fs::File::open(path).unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap();
-            reader.map(|b| b.unwrap()).collect::<Vec<_>>()
-        })
+        .flat_map(|path| file_batches(path))
         .collect()
+}
+
+/// The rows of one Parquet file, read with the parquet crate's defaults.
+pub fn file_batches(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    reader.map(|b| b.unwrap()).collect()
+}
+
+/// `sts-audit derive --lake LAKE`, which must succeed.
+pub fn derive(lake: &Path) {
+    let (code, _, stderr) = run(&["derive", "--lake", lake.to_str().unwrap()]);
+    assert_eq!(code, 0, "derive failed: {stderr}");
 }
 
 pub fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
