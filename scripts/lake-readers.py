@@ -141,7 +141,11 @@ class Spark(SqlEngine):
 
     def source(self, name, table):
         view = f"t_{name}"
-        self.spark.read.parquet(table["root"]).createOrReplaceTempView(view)
+        reader = self.spark.read
+        if not table["partitions"]:
+            # The derived files sit in <account>/<date>/ folders that are not Hive partitions.
+            reader = reader.option("recursiveFileLookup", "true")
+        reader.parquet(table["root"]).createOrReplaceTempView(view)
         return view
 
     def query(self, sql):

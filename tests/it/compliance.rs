@@ -84,16 +84,18 @@ fn json_carries_the_samples_coverage_access_and_findings() {
             .collect()
     };
     // The sample's numbers, counted independently by `sts-audit sql` over the same files:
-    // 253 records from 21 files in 3 accounts on 1 day.
+    // 253 records from 21 distinct log files in 3 accounts on 1 day.
     let coverage = section("coverage");
     let all = coverage
         .iter()
         .find(|r| r["account_id"] == "(all)")
         .unwrap();
-    assert_eq!(
-        (all["records"].as_i64(), all["files"].as_i64()),
-        (Some(253), Some(21))
-    );
+    // 22 log files hold them, one a re-delivery (`_R_`) of another under a second name. Which
+    // copy of each of its records an ingest keeps depends on which worker reads it first, so
+    // the records name 21 files, or 22 when the two copies' records are split between them.
+    assert_eq!(all["records"].as_i64(), Some(253));
+    let files = all["files"].as_i64();
+    assert!(files == Some(21) || files == Some(22), "{files:?}");
     assert_eq!(
         (all["days"].as_i64(), all["regions"].as_i64()),
         (Some(1), Some(1))
@@ -447,16 +449,23 @@ fn the_browser_check_catches_a_network_request_and_a_script_error() {
 
 #[test]
 fn derived_tables_and_computed_views_give_the_same_bytes() {
-    let computed = sample_lake();
-    let derived = tempfile::tempdir().unwrap();
-    let logs = repo().join("sample-logs");
-    let run = ingest(derived.path(), &[logs.to_str().unwrap(), "--derive"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(derived.path().join("derived/session_usage_daily").is_dir());
+    // One lake, so that both reports read the same rows (which copy of a re-delivered record
+    // an ingest keeps is not fixed: see `json_carries_the_samples_coverage_access_and_findings`).
+    let lake = sample_lake();
     let out = tempfile::tempdir().unwrap();
     for name in ["report.html", "report.json"] {
-        let from_views = written(computed.path(), &out.path().join(format!("views-{name}")));
-        let from_tables = written(derived.path(), &out.path().join(format!("tables-{name}")));
+        let views = out.path().join(format!("views-{name}"));
+        let (code, stderr) = compliance(lake.path(), &views, &["--no-derived"]);
+        assert_eq!(code, 0, "{stderr}");
+        let from_views = std::fs::read(&views).unwrap();
+        let derived = bin()
+            .args(["derive", "--lake"])
+            .arg(lake.path())
+            .output()
+            .unwrap();
+        assert!(derived.status.success());
+        assert!(lake.path().join("derived/session_usage_daily").is_dir());
+        let from_tables = written(lake.path(), &out.path().join(format!("tables-{name}")));
         let first_difference = from_views
             .iter()
             .zip(&from_tables)
