@@ -15,6 +15,7 @@ mod schema;
 mod shell;
 mod sql;
 mod triage;
+mod verify;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -47,6 +48,8 @@ pub enum Outcome {
     Usage,
     /// `detect` ran and a finding reached `--fail-on`.
     Findings,
+    /// `verify` ran and something of the period did not verify.
+    Unverified,
 }
 
 impl Outcome {
@@ -71,6 +74,7 @@ pub fn run(command: &Command) -> anyhow::Result<Outcome> {
         Command::Sql(args) => sql::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 
