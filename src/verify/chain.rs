@@ -183,16 +183,18 @@ fn status(nodes: &[DigestNode], i: usize, keys: &PublicKeys) -> DigestStatus {
             ),
         };
     };
+    // The next digest's record first: a mismatch says the file changed after delivery, which
+    // is what a user needs to hear (its signature fails too).
+    if let Some(Err(reason)) = next.map(|next| recorded_matches(next, digest, &signature)) {
+        return DigestStatus::Invalid(reason);
+    }
     let fingerprint = &digest.fields.digest_public_key_fingerprint;
     let Some(key) = keys.get(fingerprint) else {
         return DigestStatus::Invalid(format!("no public key with fingerprint {fingerprint}"));
     };
-    if let Err(reason) = digest.check_signature(key, &signature) {
-        return DigestStatus::Invalid(reason);
-    }
-    match next.map(|next| recorded_matches(next, digest, &signature)) {
-        Some(Err(reason)) => DigestStatus::Invalid(reason),
-        _ => DigestStatus::Valid(from),
+    match digest.check_signature(key, &signature) {
+        Ok(()) => DigestStatus::Valid(from),
+        Err(reason) => DigestStatus::Invalid(reason),
     }
 }
 

@@ -103,34 +103,136 @@ fn write_account(root: &Path, spec: &TrailSpec, account: &str) -> Vec<Written> {
             .iter()
             .map(|offset| write_log(root, &base, account, start + offset, hour))
             .collect();
-        let key = format!(
-            "{base}/CloudTrail-Digest/{REGION}/{}/{account}_CloudTrail-Digest_{REGION}_{TRAIL}_us-east-1_{}.json.gz",
-            stamp(end, "%Y/%m/%d"),
-            stamp(end, "%Y%m%dT%H%M%SZ")
-        );
-        let json = digest_json(account, start, end, &key, previous.as_ref(), root, &logs);
         let signer = match spec.wrong_key_at == Some(hour) {
             true => &keys().1,
             false => &keys().0,
         };
-        let digest_hash = hex(&Sha256::digest(json.as_bytes()));
-        let to_sign = format!(
-            "{}\n{BUCKET}/{key}\n{digest_hash}\n{}",
-            stamp(end, "%Y-%m-%dT%H:%M:%SZ"),
-            previous.as_ref().map_or("null", |p| p.2.as_str())
-        );
-        let signature = hex(&signer
-            .sign(
-                Pkcs1v15Sign::new::<Sha256>(),
-                &Sha256::digest(to_sign.as_bytes()),
-            )
-            .unwrap());
-        put(root, &key, &gzip(json.as_bytes()));
-        previous = Some((key.clone(), digest_hash, signature.clone()));
+        let at = Hour {
+            account,
+            region: REGION,
+            base: &base,
+            start,
+            end,
+        };
+        let digest = write_digest(root, &at, previous.as_ref(), &logs, signer);
+        previous = Some(digest.clone());
+        let (key, _, signature) = digest;
         written.push(Written { key, signature });
         start = end;
     }
     written
+}
+
+/// Where and when a digest is.
+struct Hour<'a> {
+    account: &'a str,
+    region: &'a str,
+    /// `[prefix/]AWSLogs/[o-org/]<account>`
+    base: &'a str,
+    start: i64,
+    end: i64,
+}
+
+/// Writes one signed digest naming `logs`; returns its key, SHA-256 and signature.
+fn write_digest(
+    root: &Path,
+    at: &Hour,
+    previous: Option<&(String, String, String)>,
+    logs: &[String],
+    signer: &RsaPrivateKey,
+) -> (String, String, String) {
+    let (account, region, end) = (at.account, at.region, at.end);
+    let key = format!(
+        "{}/CloudTrail-Digest/{region}/{}/{account}_CloudTrail-Digest_{region}_{TRAIL}_us-east-1_{}.json.gz",
+        at.base,
+        stamp(end, "%Y/%m/%d"),
+        stamp(end, "%Y%m%dT%H%M%SZ")
+    );
+    let json = digest_json(account, at.start, end, &key, previous, root, logs);
+    let digest_hash = hex(&Sha256::digest(json.as_bytes()));
+    let to_sign = format!(
+        "{}\n{BUCKET}/{key}\n{digest_hash}\n{}",
+        stamp(end, "%Y-%m-%dT%H:%M:%SZ"),
+        previous.map_or("null", |p| p.2.as_str())
+    );
+    let hashed = Sha256::digest(to_sign.as_bytes());
+    let signature = hex(&signer.sign(Pkcs1v15Sign::new::<Sha256>(), &hashed).unwrap());
+    put(root, &key, &gzip(json.as_bytes()));
+    (key, digest_hash, signature)
+}
+
+/// Not a test: signs the log files under `$STS_AUDIT_SIGN_TRAIL` (e.g. a trail of
+/// `gen_cloudtrail.py`) with hourly digests in CloudTrail's format, replacing any digests there,
+/// and writes `public-keys.json` beside `AWSLogs/` (`bench/verify.sh` runs it).
+#[test]
+#[ignore = "a helper for bench/verify.sh"]
+fn sign_trail_for_bench() {
+    let root = PathBuf::from(std::env::var("STS_AUDIT_SIGN_TRAIL").expect("STS_AUDIT_SIGN_TRAIL"));
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<(i64, String)>> =
+        Default::default();
+    for entry in walkdir::WalkDir::new(&root) {
+        let entry = entry.unwrap();
+        let path = entry
+            .path()
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if path.contains("/CloudTrail-Digest/") && entry.file_type().is_file() {
+            std::fs::remove_file(entry.path()).unwrap();
+            continue;
+        }
+        let Some((base, rest)) = path.split_once("/CloudTrail/") else {
+            continue;
+        };
+        if !path.ends_with(".json.gz") {
+            continue;
+        }
+        let region = rest.split('/').next().unwrap().to_owned();
+        let name = rest.rsplit('/').next().unwrap();
+        let stamp = name.split('_').nth(3).unwrap();
+        let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ").unwrap();
+        let at = at.and_utc().timestamp();
+        groups
+            .entry((base.to_owned(), region))
+            .or_default()
+            .push((at, path));
+    }
+    for ((base, region), mut logs) in groups {
+        logs.sort();
+        let account = base.rsplit('/').next().unwrap();
+        // Hours from 23:04:05 before the first file's day, as CloudTrail's digests run.
+        let mut start = logs[0].0 - logs[0].0.rem_euclid(86_400) - 3600 + 245;
+        let mut previous = None;
+        let mut next = 0;
+        while next < logs.len() {
+            let end = start + 3600;
+            let hour: Vec<String> = logs[next..]
+                .iter()
+                .take_while(|(at, _)| *at < end)
+                .map(|(_, path)| path.clone())
+                .collect();
+            next += hour.len();
+            let at = Hour {
+                account,
+                region: &region,
+                base: &base,
+                start,
+                end,
+            };
+            previous = Some(write_digest(
+                &root,
+                &at,
+                previous.as_ref(),
+                &hour,
+                &keys().0,
+            ));
+            start = end;
+        }
+    }
+    let keys = public_keys_file(&root);
+    eprintln!("signed; public keys in {}", keys.display());
 }
 
 /// One log file delivered at `at` with one record; returns its key.
@@ -702,4 +804,111 @@ fn on_s3_signatures_come_from_the_objects_metadata() {
         modified.starts_with("s3://trail-bucket/AWSLogs/111122223333/CloudTrail/"),
         "{modified}"
     );
+}
+
+/// The rows of section `id` of a compliance report in JSON, as objects.
+fn section_rows(report: &Value, id: &str) -> Vec<serde_json::Map<String, Value>> {
+    let sections = report["sections"].as_array().unwrap();
+    let found = sections.iter().find(|s| s["id"] == id).unwrap();
+    let columns: Vec<String> = found["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let rows = found["rows"].as_array().unwrap();
+    rows.iter()
+        .map(|row| {
+            let cells = row.as_array().unwrap().iter().cloned();
+            columns.iter().cloned().zip(cells).collect()
+        })
+        .collect()
+}
+
+/// `verify --lake` keeps each verdict; the compliance report's coverage counts the records of
+/// verified files, and its integrity section lists what did not verify.
+#[test]
+fn the_lake_records_verdicts_and_compliance_shows_the_verified_share() {
+    let (dir, _, keys) = trail(TrailSpec::default());
+    let bucket = dir.path().join("bucket");
+    let injected = log_of(dir.path(), 3).with_file_name(format!(
+        "{ACCOUNT}_CloudTrail_{REGION}_20240301T0320Z_injectedinjected.json.gz"
+    ));
+    let record = log_json(ACCOUNT, CHAIN_START + 3 * 3600 + 900, 9);
+    std::fs::write(&injected, gzip(record.as_bytes())).unwrap();
+    let lake = dir.path().join("lake");
+    let ingested = ingest(&lake, &[bucket.to_str().unwrap()]);
+    assert_eq!(ingested.code, 0, "{}", ingested.stderr);
+
+    let mut args = PERIOD.to_vec();
+    args.extend(["--lake", lake.to_str().unwrap()]);
+    let run = verify(&[&bucket], &keys, &args);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("recorded 19 verdicts"),
+        "{}",
+        run.stderr
+    );
+    let files: Vec<_> = std::fs::read_dir(lake.join("verified"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].ends_with(".parquet"),
+        "{files:?}"
+    );
+
+    let out = dir.path().join("report.json");
+    let output = bin()
+        .args(["report", "compliance", "--lake"])
+        .arg(&lake)
+        .args(["--from", "2024-03-01", "--to", "2024-03-01", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // 13 records, one per file: 10 from verified files; the 2 of the newest (pending) digest
+    // and the injected one are not.
+    let coverage = section_rows(&report, "coverage");
+    let all = coverage
+        .iter()
+        .find(|r| r["account_id"] == "(all)")
+        .unwrap();
+    assert_eq!(all["records"], 13);
+    assert_eq!(all["verified_records"], 10);
+    assert_eq!(all["verified_percent"], 76.9);
+    let integrity = section_rows(&report, "integrity");
+    let listed: Vec<(String, String)> = integrity
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("digest", "pending"),
+        ("log", "pending"),
+        ("log", "pending"),
+        ("log", "unlisted"),
+    ];
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        expected.map(|(k, s)| (k.to_owned(), s.to_owned())),
+        "{listed:?}"
+    );
+    let unlisted = integrity
+        .iter()
+        .find(|r| r["status"] == "unlisted")
+        .unwrap();
+    assert_eq!(unlisted["source_file"], injected.to_str().unwrap());
 }
