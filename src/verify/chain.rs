@@ -129,18 +129,14 @@ pub fn analyze(
     keys: &PublicKeys,
     period: Period,
 ) -> ChainOutcome {
-    let statuses = (0..nodes.len()).map(|i| status(nodes, i, keys)).collect();
-    if id.backfill {
-        // Backfill digests cover past hours again, one by one: they have no cadence to miss.
-        return ChainOutcome {
-            statuses,
-            ..ChainOutcome::default()
-        };
-    }
     let mut outcome = ChainOutcome {
-        statuses,
+        statuses: (0..nodes.len()).map(|i| status(nodes, i, keys)).collect(),
         ..ChainOutcome::default()
     };
+    if id.backfill {
+        // Backfill digests cover past hours again, one by one: they have no cadence to miss.
+        return outcome;
+    }
     for i in 0..nodes.len() {
         find_gap_before(nodes, i, period, &mut outcome);
     }

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::VerifyPlan;
-use super::chain::{ChainId, ChainOutcome, DigestNode, DigestStatus, SignatureFrom};
+use super::chain::{ChainId, ChainOutcome, DigestNode, DigestStatus, Period, SignatureFrom};
 use super::digest::{LogEntry, layout_key};
 use super::hash;
 use super::inventory::{Found, Inventory};
@@ -75,21 +74,22 @@ pub async fn check(
     chains: &BTreeMap<ChainId, Vec<DigestNode>>,
     outcomes: &BTreeMap<&ChainId, ChainOutcome>,
     inventory: &Inventory,
-    plan: &VerifyPlan,
+    period: Period,
+    concurrency: usize,
 ) -> Vec<CheckedLog> {
     let mut every_named: HashSet<String> = HashSet::new();
-    let mut in_period: Vec<Named> = Vec::new();
+    let mut named_in_period: Vec<Named> = Vec::new();
     for (id, nodes) in chains {
         let Some(outcome) = outcomes.get(id) else {
             continue;
         };
         for (node, status) in nodes.iter().zip(&outcome.statuses) {
             let Ok(digest) = &node.parsed else { continue };
-            let period = plan.period.overlaps(node.start(), node.end());
+            let in_period = period.overlaps(node.start(), node.end());
             for entry in digest.log_files() {
                 every_named.insert(layout_key(&entry.s3_object));
-                if period {
-                    in_period.push(Named {
+                if in_period {
+                    named_in_period.push(Named {
                         entry,
                         node,
                         status,
@@ -98,8 +98,8 @@ pub async fn check(
             }
         }
     }
-    let mut checked = check_named(&in_period, inventory, plan.concurrency).await;
-    checked.extend(unnamed(&every_named, chains, outcomes, inventory, plan));
+    let mut checked = check_named(&named_in_period, inventory, concurrency).await;
+    checked.extend(unnamed(&every_named, chains, outcomes, inventory, period));
     checked
 }
 
@@ -191,7 +191,7 @@ fn unnamed(
     chains: &BTreeMap<ChainId, Vec<DigestNode>>,
     outcomes: &BTreeMap<&ChainId, ChainOutcome>,
     inventory: &Inventory,
-    plan: &VerifyPlan,
+    period: Period,
 ) -> Vec<CheckedLog> {
     inventory
         .logs
@@ -199,7 +199,7 @@ fn unnamed(
         .filter(|found| !every_named.contains(&found.key))
         .filter_map(|found| {
             let time = delivered_at(found);
-            if time.is_some_and(|t| t < plan.period.from || t >= plan.period.to) {
+            if time.is_some_and(|t| t < period.from || t >= period.to) {
                 return None;
             }
             let (status, detail) = place_in_chains(found, time, chains, outcomes);

@@ -70,9 +70,10 @@ async fn run_async(plan: &VerifyPlan) -> Result<VerifyReport, VerifyError> {
             )
         })
         .collect();
-    let checked = logs::check(&chains, &outcomes, &inventory, plan).await;
+    let (period, concurrency) = (plan.period, plan.concurrency);
+    let checked = logs::check(&chains, &outcomes, &inventory, period, concurrency).await;
     Ok(report::build(
-        plan, &chains, &outcomes, &checked, &inventory,
+        period, &chains, &outcomes, &checked, &inventory,
     ))
 }
 

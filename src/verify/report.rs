@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets::ASCII_MARKDOWN};
 use serde::Serialize;
 
-use super::VerifyPlan;
-use super::chain::{ChainId, ChainOutcome, DigestNode, DigestStatus, Gap, SignatureFrom};
+use super::chain::{ChainId, ChainOutcome, DigestNode, DigestStatus, Gap, Period, SignatureFrom};
 use super::inventory::Inventory;
 use super::logs::{CheckedLog, LogStatus};
 
@@ -143,7 +142,7 @@ type RegionKey = (String, String);
 
 /// Puts the chains' and log files' verdicts together.
 pub fn build(
-    plan: &VerifyPlan,
+    period: Period,
     chains: &BTreeMap<ChainId, Vec<DigestNode>>,
     outcomes: &BTreeMap<&ChainId, ChainOutcome>,
     logs: &[CheckedLog],
@@ -159,7 +158,7 @@ pub fn build(
         if !region.trails.contains(&id.trail) {
             region.trails.push(id.trail.clone());
         }
-        add_chain(plan, id, nodes, outcome, region, &mut records);
+        add_chain(period, id, nodes, outcome, region, &mut records);
     }
     for log in logs {
         let region = region_entry(&mut regions, &log.account, &log.region);
@@ -172,8 +171,8 @@ pub fn build(
     }
     let errors: Vec<String> = inventory.errors.iter().map(ToString::to_string).collect();
     VerifyReport {
-        from: (plan.period.from > DateTime::<Utc>::MIN_UTC).then_some(plan.period.from),
-        to: plan.period.to,
+        from: (period.from > DateTime::<Utc>::MIN_UTC).then_some(period.from),
+        to: period.to,
         passed: totals.passed() && errors.is_empty(),
         problems: problems(&records),
         totals,
@@ -199,7 +198,7 @@ fn region_entry<'a>(
 
 /// A chain's digests of the period, its gaps and restarts, into its region's report.
 fn add_chain(
-    plan: &VerifyPlan,
+    period: Period,
     id: &ChainId,
     nodes: &[DigestNode],
     outcome: &ChainOutcome,
@@ -207,7 +206,7 @@ fn add_chain(
     records: &mut Vec<FileVerdict>,
 ) {
     for (node, status) in nodes.iter().zip(&outcome.statuses) {
-        if !plan.period.overlaps(node.start(), node.end()) {
+        if !period.overlaps(node.start(), node.end()) {
             continue;
         }
         region.counts.count_digest(status);
