@@ -113,8 +113,13 @@ impl Period {
     fn clip(&self, gap: Gap) -> Option<Gap> {
         let from = gap.from.max(self.from);
         let to = gap.to.min(self.to);
+        // A restart's count (0) stays 0: it misses no digest.
+        let digests = match gap.digests {
+            0 => 0,
+            n => hours(from, to).clamp(1, n),
+        };
         (from < to).then(|| Gap {
-            digests: hours(from, to).clamp(1, gap.digests.max(1)),
+            digests,
             from,
             to,
             ..gap
@@ -239,7 +244,17 @@ fn find_gap_before(nodes: &[DigestNode], i: usize, period: Period, outcome: &mut
         return;
     };
     let before = i.checked_sub(1).map(|p| &nodes[p]);
-    let from = before.map_or(period.from, DigestNode::end);
+    // With no digest before it: from the period's start; with none given, the one hour known.
+    let unbounded = period.from == DateTime::<Utc>::MIN_UTC;
+    let first_hour = digest
+        .start
+        .checked_sub_signed(CADENCE)
+        .unwrap_or(digest.start);
+    let from = match before {
+        Some(before) => before.end(),
+        None if unbounded => first_hour,
+        None => period.from,
+    };
     match digest.fields.previous_digest_s3_object.as_deref() {
         Some(previous) if before.is_none_or(|b| layout_key(previous) != b.found.key) => {
             let gap = Gap {

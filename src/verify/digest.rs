@@ -31,9 +31,15 @@ pub struct DigestFields {
     #[serde(default)]
     pub previous_digest_hash_algorithm: Option<String>,
     /// Required by the format (null in a starting digest): the AWS CLI refuses a digest without it.
+    #[serde(deserialize_with = "present")]
     pub previous_digest_signature: Option<String>,
     #[serde(default)]
     pub log_files: Option<Vec<LogEntry>>,
+}
+
+/// A field that must be there, and may be null (serde takes a missing `Option` for None).
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(field)
 }
 
 /// One log file a digest names.
