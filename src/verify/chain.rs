@@ -118,7 +118,7 @@ impl Period {
             0 => 0,
             n => hours(from, to).clamp(1, n),
         };
-        (from < to).then(|| Gap {
+        (from < to).then_some(Gap {
             digests,
             from,
             to,
