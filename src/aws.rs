@@ -1,5 +1,6 @@
 //! AWS access the way the AWS CLI does it, for both S3 clients of the program: aws-sdk-s3 for the
-//! log source and object_store (what DataFusion reads through) for a lake on S3.
+//! log source and object_store (what DataFusion reads through) for a lake on S3; and CloudTrail's
+//! API, for `verify`'s public keys.
 //!
 //! - Credentials: the SDK's standard chain (environment, shared config and credentials files
 //!   with SSO and assume-role profiles, web identity, container and instance metadata), with
@@ -136,6 +137,20 @@ impl Aws {
             config = config.endpoint_url(endpoint).force_path_style(true);
         }
         aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    /// A CloudTrail client in `region`, with retries. Its endpoint is the SDK's own
+    /// (AWS_ENDPOINT_URL_CLOUDTRAIL, AWS_ENDPOINT_URL, the profile): `--endpoint-url` names an
+    /// S3 server, which does not answer CloudTrail's API.
+    pub fn cloudtrail_client(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let config = aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_owned()))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(100)),
+            );
+        aws_sdk_cloudtrail::Client::from_conf(config.build())
     }
 
     /// The region `bucket` lives in. A custom endpoint has no regions to find; on AWS, a

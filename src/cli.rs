@@ -14,6 +14,7 @@ Exit codes:
   1  the run could not be done (bad lake, unreadable source, disk full...)
   2  the run finished but some files or records failed (each is reported on stderr)
   3  detect: a finding reached --fail-on
+  4  verify: a digest or log file of the period does not verify, or is missing
  64  invalid command line
 
 Examples:
@@ -26,7 +27,8 @@ Examples:
   sts-audit detect --lake /data/sts-lake --fail-on high   (daily: the last full day)
   sts-audit sql \"SELECT role_arn, count(*) FROM assumptions GROUP BY 1 ORDER BY 2 DESC\"
   sts-audit sql                      (interactive shell)
-  sts-audit schema sessions";
+  sts-audit schema sessions
+  sts-audit verify /data/cloudtrail --public-keys keys.json --from -1d --lake /data/sts-lake";
 
 #[derive(Debug, Parser)]
 #[command(name = "sts-audit", version, about, after_help = AFTER_HELP)]
@@ -70,6 +72,87 @@ pub enum Command {
     /// Print the manual page (roff), or write one per subcommand
     #[command(after_help = MAN_HELP)]
     Man(ManArgs),
+    /// Validate CloudTrail's digest chain: signatures, log file hashes, every gap
+    #[command(after_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_HELP: &str = "\
+Checks the log files of SOURCE (folders, or s3://bucket[/prefix], as for `ingest`) against the
+digest files CloudTrail delivers beside them under CloudTrail-Digest/: for each account, region
+and trail, each digest's signature (SHA256withRSA over digestEndTime, bucket/key, the digest's
+SHA-256 and the previous signature), the previous digest's hash and signature as the next one
+records them, and the SHA-256 of every log file a digest names. It reports, per account and
+region: digests valid, invalid (and which check failed), pending, unverifiable, missing (a
+gap in the hourly chain, in the middle or at the end); log files valid, modified, missing
+(named by a digest, absent), unlisted (present, named by no digest), unproven (their digest
+did not verify or is missing) and pending.
+
+Signatures come from the digest object's x-amz-meta-signature on S3; on disk (a bucket copied
+loses its metadata) from the previousDigestSignature of the digest after it, so the newest
+digest is pending until the next one arrives (not a failure: the next run checks it). Digests
+missing at the end are told from digests not yet delivered only when --to (default now) is
+more than two hours (the hourly cadence and CloudTrail's delivery delay) after the newest.
+
+Public keys, picked by the fingerprint each digest names: --public-keys FILE, the JSON `aws
+cloudtrail list-public-keys --start-time T` prints in each trail's region (repeatable; fully
+offline), else CloudTrail's ListPublicKeys API in each digest's region and its trail's home
+region, with the credentials of --profile (its endpoint: AWS_ENDPOINT_URL_CLOUDTRAIL; the
+--endpoint-url flag is for S3).
+
+With --lake, the verdict of every log file, digest and gap is kept in <lake>/verified/ (the
+`verified` table), and `report compliance` shows the share of records from verified files.
+
+Examples:
+  sts-audit verify s3://my-trail-bucket --from -1d
+  aws cloudtrail list-public-keys --start-time 2024-03-01 > keys.json
+  sts-audit verify /data/cloudtrail --public-keys keys.json --from 2024-03-01 --to 2024-03-02
+  sts-audit verify s3://my-trail-bucket --public-keys keys.json --from -1d --format json
+  sts-audit verify /data/cloudtrail --public-keys keys.json --from -1d --lake /data/sts-lake
+
+Exit codes: 0 everything of the period verified, 4 something did not, 1 the run failed, 64 bad
+command line.";
+
+/// `verify --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(mut_arg("accounts", |arg| arg.help("Only this account's folders (repeatable)")))]
+pub struct VerifyArgs {
+    /// Folders or s3://bucket/prefix holding AWSLogs/ (digests and log files)
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    /// Only this region's folders (repeatable)
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// The output of `aws cloudtrail list-public-keys` (repeatable: one per region); without
+    /// it, CloudTrail's ListPublicKeys API
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+
+    /// Keep every file's verdict in this lake's verified/ folder (a folder or s3://bucket/prefix)
+    #[arg(long, value_name = "DIR|S3_URL")]
+    pub lake: Option<String>,
+
+    /// S3 objects fetched at once
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Report format
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
+    pub format: VerifyFormat,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 const CHECK_HELP: &str = "\

@@ -225,3 +225,23 @@ fn outside_source(target: &std::path::Path, within: &std::path::Path) -> String 
         within.display()
     )
 }
+
+/// Errors that stop `verify` as a whole. A digest or log file that fails a check never does:
+/// it is a finding of the run, in its report.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("public keys {path}: {reason}")]
+    PublicKeys { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error(
+        "CloudTrail's ListPublicKeys in {region}: {reason}. Without access to CloudTrail's API, \
+         pass --public-keys FILE, the output of `aws cloudtrail list-public-keys --start-time \
+         <from>` in each trail's region"
+    )]
+    ListPublicKeys { region: String, reason: String },
+    #[error("the verification record in lake {lake}: {reason}")]
+    Record { lake: String, reason: String },
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
+}

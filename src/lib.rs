@@ -35,3 +35,4 @@ pub mod rebuild;
 pub mod render;
 pub mod sink;
 pub mod source;
+pub mod verify;

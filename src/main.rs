@@ -3,7 +3,8 @@
 //! binary's own modules: the library below them takes plain types.
 //!
 //! Exit codes: 0 success; 1 the run could not be done; 2 it finished but some inputs failed;
-//! 3 `detect` found something at its `--fail-on` severity; 64 invalid command line (EX_USAGE). A closed stdout (e.g. `| head`) is not an error.
+//! 3 `detect` found something at its `--fail-on` severity; 4 `verify` found something that
+//! does not verify; 64 invalid command line (EX_USAGE). A closed stdout (e.g. `| head`) is not an error.
 
 mod cli;
 mod commands;
@@ -22,6 +23,7 @@ use commands::Outcome;
 const EXIT_FAILED: u8 = 1;
 const EXIT_PARTIAL: u8 = 2;
 const EXIT_FINDINGS: u8 = 3;
+const EXIT_UNVERIFIED: u8 = 4;
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn run(command: &Command) -> ExitCode {
         Ok(Outcome::Partial) => ExitCode::from(EXIT_PARTIAL),
         Ok(Outcome::Usage) => ExitCode::from(EXIT_USAGE),
         Ok(Outcome::Findings) => ExitCode::from(EXIT_FINDINGS),
+        Ok(Outcome::Unverified) => ExitCode::from(EXIT_UNVERIFIED),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             // Messages quote input (paths, SQL, values): shown without raw control characters.

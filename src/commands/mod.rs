@@ -17,6 +17,7 @@ mod schema;
 mod shell;
 mod sql;
 mod triage;
+mod verify;
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -49,6 +50,8 @@ pub enum Outcome {
     Usage,
     /// `detect` ran and a finding reached `--fail-on`.
     Findings,
+    /// `verify` ran and something of the period did not verify.
+    Unverified,
 }
 
 impl Outcome {
@@ -75,6 +78,7 @@ pub fn run(command: &Command) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

@@ -81,7 +81,9 @@ pub fn file_name(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     format!("window={}--{}.parquet", stamp(start), stamp(end))
 }
 
-/// The lake's `findings/` folder in the lake's object store (which the catalog registered).
+/// The lake's `findings/` folder in the lake's object store (which the catalog registered);
+/// [`FindingsFolder::of_folder`] opens another folder of Parquet files the same way
+/// (`verified/`).
 pub struct FindingsFolder {
     store: Arc<dyn ObjectStore>,
     folder: ObjectPath,
@@ -90,11 +92,20 @@ pub struct FindingsFolder {
 
 impl FindingsFolder {
     pub fn of(ctx: &SessionContext, events_url: &ListingTableUrl) -> Result<Self, QueryError> {
+        Self::of_folder(ctx, events_url, FINDINGS_DIR)
+    }
+
+    /// The lake's folder `name` beside `events/`.
+    pub fn of_folder(
+        ctx: &SessionContext,
+        events_url: &ListingTableUrl,
+        name: &str,
+    ) -> Result<Self, QueryError> {
         let store = ctx
             .runtime_env()
             .object_store(events_url)
             .map_err(QueryError::setup("lake storage"))?;
-        let (url, folder) = sibling_folder(events_url, FINDINGS_DIR)?;
+        let (url, folder) = sibling_folder(events_url, name)?;
         Ok(FindingsFolder { store, folder, url })
     }
 

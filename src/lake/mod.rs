@@ -9,6 +9,7 @@
 //! <lake>/_rejected/run-<run>.ndjson    records that could not become rows, with the reason
 //! <lake>/derived/                      the derived tables and CURRENT.json (see `derived`)
 //! <lake>/findings/                     the findings `detect --save` kept (see `findings`)
+//! <lake>/verified/                     what `verify --lake` proved, per source file (see `verified`)
 //! <lake>/_lock                         held by the one ingest or derive that may write at a time
 //! ```
 //!
@@ -20,6 +21,7 @@ pub mod findings;
 pub mod partition;
 pub mod schema;
 pub mod scope;
+pub mod verified;
 
 use std::collections::HashMap;
 use std::fs::{self, File};

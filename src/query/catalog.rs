@@ -36,6 +36,7 @@ use crate::lake::derived::LakeStore;
 use crate::lake::findings::{self, FindingsFolder};
 use crate::lake::partition::date_text;
 use crate::lake::schema::{self, PARTITION_COLUMNS};
+use crate::lake::verified::{self, VERIFIED_DIR};
 use crate::lake::{EVENTS_DIR, LakeLocation, events_dir, folder_url};
 
 /// A derived view: its name and its SQL, registered in this order (later views read earlier ones).
@@ -300,6 +301,7 @@ pub async fn open_catalog_with(
     }
     let found = partitions.map(|p| p.coverage(&stored));
     register_findings(&ctx, &events).await?;
+    register_verified(&ctx, &events).await?;
     Ok(Catalog {
         ctx,
         events_url: events,
@@ -470,6 +472,30 @@ async fn register_findings(
     Ok(())
 }
 
+/// `verified`: every verdict `verify --lake` kept, one row per file (or gap) per run, whatever
+/// the scope; empty when nothing was verified. Queries take a file's newest row.
+async fn register_verified(
+    ctx: &SessionContext,
+    events_url: &ListingTableUrl,
+) -> Result<(), QueryError> {
+    let setup = || QueryError::setup("verified table");
+    let folder = FindingsFolder::of_folder(ctx, events_url, VERIFIED_DIR)?;
+    let schema = verified::schema();
+    let table: Arc<dyn TableProvider> = match folder.is_empty().await? {
+        true => Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(setup())?),
+        false => {
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(folder.table_url()?)
+                .with_listing_options(options)
+                .with_schema(schema);
+            Arc::new(ListingTable::try_new(config).map_err(setup())?)
+        }
+    };
+    ctx.register_table("verified", table).map_err(setup())?;
+    Ok(())
+}
+
 /// What `schema` and `\d` show about a table: what it is and what each column means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDoc {
@@ -517,6 +543,18 @@ pub fn table_docs() -> Vec<TableDoc> {
                       the lake's findings/ folder, empty until a detect run saves."
             .to_owned(),
         columns: findings::COLUMNS
+            .iter()
+            .map(|(name, doc)| ((*name).to_owned(), (*doc).to_owned()))
+            .collect(),
+    });
+    docs.push(TableDoc {
+        name: "verified".to_owned(),
+        kind: "table",
+        description: "One row per log file, digest file or gap in the digest chain per \
+                      `verify --lake` run (a file's newest row is its state): the lake's \
+                      verified/ folder, empty until a verify run records."
+            .to_owned(),
+        columns: verified::COLUMNS
             .iter()
             .map(|(name, doc)| ((*name).to_owned(), (*doc).to_owned()))
             .collect(),

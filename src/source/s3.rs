@@ -39,13 +39,25 @@ pub async fn discover(
     scope: &Scope,
     concurrency: usize,
 ) -> Result<Discovery, SourceError> {
+    discover_folders(client, url, scope, concurrency, &[TrailFolder::Events]).await
+}
+
+/// [`discover`] into the trail folders `wanted` (`verify` lists `CloudTrail-Digest/` too).
+pub async fn discover_folders(
+    client: &Client,
+    url: &S3Url,
+    scope: &Scope,
+    concurrency: usize,
+    wanted: &[TrailFolder],
+) -> Result<Discovery, SourceError> {
     let mut found = Discovery::default();
     let root = url.folder();
     let first = list_folder(client, url, &root)
         .await
         .map_err(|listing| SourceError::Unlistable(Box::new(listing)))?;
     let mut queue = VecDeque::new();
-    take_listing(first, scope, &mut queue, &mut found);
+    let filter = Filter { scope, wanted };
+    take_listing(first, &filter, &mut queue, &mut found);
     let mut running = FuturesUnordered::new();
     loop {
         while running.len() < concurrency
@@ -57,7 +69,7 @@ pub async fn discover(
             break;
         };
         match listing {
-            Ok(listing) => take_listing(listing, scope, &mut queue, &mut found),
+            Ok(listing) => take_listing(listing, &filter, &mut queue, &mut found),
             Err(error) => found.errors.push(error),
         }
     }
@@ -65,10 +77,16 @@ pub async fn discover(
     Ok(found)
 }
 
+/// Which folders a walk enters: those of the `wanted` trail folders that may hold files in scope.
+struct Filter<'a> {
+    scope: &'a Scope,
+    wanted: &'a [TrailFolder],
+}
+
 /// Keeps a listing's objects and queues the subfolders that may hold logs in scope.
 fn take_listing(
     listing: Listing,
-    scope: &Scope,
+    filter: &Filter,
     queue: &mut VecDeque<String>,
     found: &mut Discovery,
 ) {
@@ -88,7 +106,7 @@ fn take_listing(
     }
     found.files.extend(listing.objects);
     for folder in listing.folders {
-        if may_hold_logs(&folder, scope) {
+        if may_hold_logs(&folder, filter) {
             queue.push_back(folder);
         } else {
             found.pruned_folders += 1;
@@ -100,16 +118,13 @@ fn is_awslogs(folder: &str) -> bool {
     folder.trim_end_matches('/').rsplit('/').next() == Some("AWSLogs")
 }
 
-/// Digest, Insight and other services' folders are never listed: their objects are not event
-/// logs, and skipping them costs nothing.
-fn may_hold_logs(folder: &str, scope: &Scope) -> bool {
+/// Only the wanted trail folders are listed (for ingest, Digest, Insight and other services'
+/// folders hold no event logs, and skipping them costs nothing).
+fn may_hold_logs(folder: &str, filter: &Filter) -> bool {
     match key::parse(folder) {
         None => true,
         Some(key) => {
-            !matches!(
-                key.folder,
-                Some(TrailFolder::Digest | TrailFolder::Insight | TrailFolder::Other)
-            ) && scope.may_contain(&key)
+            key.folder.is_none_or(|f| filter.wanted.contains(&f)) && filter.scope.may_contain(&key)
         }
     }
 }
@@ -237,6 +252,33 @@ async fn fetch(job: &FetchJob) -> Result<Bytes, SourceError> {
     }
 }
 
+/// An object's bytes and its user metadata (`x-amz-meta-*`, without the prefix): `verify`
+/// reads a digest's signature there.
+pub async fn fetch_with_metadata(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(Bytes, std::collections::HashMap<String, String>), SourceError> {
+    let failed = |reason| SourceError::Fetch {
+        url: format!("s3://{bucket}/{key}"),
+        reason,
+    };
+    let response = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| failed(describe(&e)))?;
+    let metadata = response.metadata().cloned().unwrap_or_default();
+    let body = response
+        .body
+        .collect()
+        .await
+        .map_err(|e| failed(format!("reading the object: {e}")))?;
+    Ok((body.into_bytes(), metadata))
+}
+
 /// The service's own words for an error (code and message), not just "service error".
 fn describe<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
@@ -279,6 +321,10 @@ mod tests {
             ..Scope::default()
         };
         let trail = "logs/AWSLogs/o-abc123/111122223333/";
+        let scope = Filter {
+            scope: &scope,
+            wanted: &[TrailFolder::Events],
+        };
         assert!(may_hold_logs("logs/", &scope));
         assert!(may_hold_logs(trail, &scope));
         assert!(may_hold_logs(&format!("{trail}CloudTrail/"), &scope));

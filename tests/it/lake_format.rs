@@ -36,6 +36,33 @@ fn event_files_carry_no_arrow_schema() {
     }
 }
 
+/// The derived tables are read by other engines too (docs/interop.md). (Findings and
+/// verdicts hold plain `Utf8`, which every reader knows: their embedded schema is harmless.)
+#[test]
+fn derived_files_carry_no_arrow_schema() {
+    let lake = sample_lake();
+    let output = bin()
+        .args(["derive", "--lake"])
+        .arg(lake.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let derived = parquet_files_under(&lake.path().join("derived"));
+    assert!(derived.len() >= 3, "{derived:?}");
+    for file in &derived {
+        let keys = metadata_keys(file);
+        assert!(
+            !keys.iter().any(|key| key == "ARROW:schema"),
+            "{} embeds an Arrow schema: {keys:?}",
+            file.display()
+        );
+    }
+}
+
 /// The schema DataFusion infers from one file by itself (no table schema given).
 fn inferred_schema(file: &Path) -> arrow::datatypes::Schema {
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -26,3 +26,4 @@ mod s3;
 mod sample_logs;
 mod secrets;
 mod util;
+mod verify;

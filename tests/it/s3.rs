@@ -30,15 +30,15 @@ fn tools() -> PathBuf {
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
-/// A moto server, stopped when dropped.
-struct S3Server {
+/// A moto server, stopped when dropped (the `verify` tests use it too).
+pub(crate) struct S3Server {
     child: Child,
     endpoint: String,
     tools: PathBuf,
 }
 
 impl S3Server {
-    fn start() -> S3Server {
+    pub(crate) fn start() -> S3Server {
         let tools = tools();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -85,7 +85,7 @@ impl S3Server {
     }
 
     /// The AWS CLI against this server.
-    fn aws(&self, args: &[&str]) {
+    pub(crate) fn aws(&self, args: &[&str]) {
         let mut command = Command::new(self.tools.join("aws"));
         self.env(&mut command);
         let output = command
@@ -100,7 +100,7 @@ impl S3Server {
         );
     }
 
-    fn upload(&self, dir: &Path, url: &str) {
+    pub(crate) fn upload(&self, dir: &Path, url: &str) {
         self.aws(&[
             "s3",
             "cp",
@@ -112,7 +112,7 @@ impl S3Server {
     }
 
     /// sts-audit with this server as the endpoint (through the variable or the flag).
-    fn sts_audit(&self, args: &[&str], endpoint_by_flag: bool) -> (i32, String, String) {
+    pub(crate) fn sts_audit(&self, args: &[&str], endpoint_by_flag: bool) -> (i32, String, String) {
         let mut command = bin();
         self.env(&mut command);
         command.args(args);

@@ -221,20 +221,23 @@ fn finding_article(page: &mut String, f: &Finding) {
 }
 
 fn coverage(page: &mut String, report: &Report) {
-    let lead = "The accounts, regions, days and log files the period's records came from, and \
-                the gaps: days an account has no logs while other accounts do.";
+    let lead = "The accounts, regions, days and log files the period's records came from, the \
+                share of records from log files whose integrity was proven, and the gaps: days \
+                an account has no logs while other accounts do, and what did not verify.";
     heading(page, "coverage", "Coverage", lead);
     if let Some(section) = report.section("coverage") {
         table(page, section);
     }
-    if let Some(section) = report.section("gaps") {
-        let _ = write!(
-            page,
-            "<h3>{}</h3><p class=\"lead\">{}</p>",
-            html(&section.title),
-            html(&section.description)
-        );
-        table(page, section);
+    for id in ["gaps", "integrity"] {
+        if let Some(section) = report.section(id) {
+            let _ = write!(
+                page,
+                "<h3>{}</h3><p class=\"lead\">{}</p>",
+                html(&section.title),
+                html(&section.description)
+            );
+            table(page, section);
+        }
     }
     page.push_str("</section>\n");
 }

@@ -27,6 +27,10 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ),
     ("gaps", include_str!("../../../queries/compliance/gaps.sql")),
     (
+        "integrity",
+        include_str!("../../../queries/compliance/integrity.sql"),
+    ),
+    (
         "assumptions-per-day",
         include_str!("../../../queries/compliance/assumptions-per-day.sql"),
     ),
