@@ -139,7 +139,7 @@ fn walk(
     }
     for (day, folder) in not_entered.day_folders {
         days.entry(day).or_default().folders.push(DayFolder {
-            path: as_given(&folder),
+            path: recorded_name(&folder),
             within: within.clone(),
         });
     }
@@ -187,7 +187,7 @@ impl NotEntered {
 /// as a loose input otherwise.
 fn take_file(path: &Path, found: &mut LocalInputs, days: &mut BTreeMap<DayKey, DayGroup>) {
     match path.parent().and_then(day_of) {
-        Some(day) => days.entry(day).or_default().files.push(as_given(path)),
+        Some(day) => days.entry(day).or_default().files.push(recorded_name(path)),
         None => match source_file(path) {
             Ok(file) => found.loose.push(file),
             Err(source) => found.errors.push(SourceError::Read {
@@ -290,7 +290,7 @@ fn walk_error(error: &walkdir::Error, root: &Path) -> SourceError {
 /// that source was, and a lake copied to another machine carries no path of the first one's
 /// disk. Only `.` components are dropped (`./logs/a` and `logs/a` are one file); nothing is
 /// resolved against the working directory or through links.
-fn as_given(path: &Path) -> PathBuf {
+pub fn recorded_name(path: &Path) -> PathBuf {
     let kept: PathBuf = path
         .components()
         .filter(|part| !matches!(part, Component::CurDir))
@@ -309,7 +309,7 @@ fn source_file(path: &Path) -> std::io::Result<SourceFile> {
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |since| since.as_nanos() as i64);
-    let name = as_given(path).to_string_lossy().into_owned();
+    let name = recorded_name(path).to_string_lossy().into_owned();
     Ok(SourceFile {
         origin: Origin::Local,
         name,

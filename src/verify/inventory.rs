@@ -11,12 +11,13 @@ use crate::aws::{Aws, S3Url};
 use crate::error::SourceError;
 use crate::lake::scope::Scope;
 use crate::source::key::{self, TrailFolder};
-use crate::source::s3;
+use crate::source::{local, s3};
 
 /// A digest or log file found under a source.
 #[derive(Debug, Clone)]
 pub struct Found {
-    /// What ingest records as `source_file`: the absolute path, or `s3://bucket/key`.
+    /// What ingest records as `source_file`: the path as the walk of the source found it
+    /// (`source::local::recorded_name`), or `s3://bucket/key`.
     pub name: String,
     /// The part from `AWSLogs/` on (`digest::layout_key`): how digests name it.
     pub key: String,
@@ -101,16 +102,8 @@ pub fn walk_local(source: &Path, scope: &Scope, inventory: &mut Inventory) {
             continue;
         }
         let path = entry.path();
-        match std::path::absolute(path) {
-            Ok(absolute) => {
-                let name = absolute.to_string_lossy().into_owned();
-                inventory.take(name.clone(), &name, Place::Local(absolute), scope);
-            }
-            Err(source) => inventory.errors.push(SourceError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        let name = local::recorded_name(path).to_string_lossy().into_owned();
+        inventory.take(name.clone(), &name, Place::Local(path.to_path_buf()), scope);
     }
 }
 
