@@ -1,10 +1,10 @@
 # Shared by the benchmark scripts: source it after setting OUT (the scratch folder).
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v (stdout in $OUT/NAME.out, stderr in
-# $OUT/NAME.err) and prints "seconds rss_mib", or "failed failed".
+# measure NAME CMD...: runs CMD under /usr/bin/time -v (stdout in $OUT/NAME.out, or in
+# $MEASURE_OUT when set; stderr in $OUT/NAME.err) and prints "seconds rss_mib", or "failed failed".
 measure() {
   local name=$1; shift
-  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"; then
+  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "${MEASURE_OUT:-$OUT/$name.out}" 2> "$OUT/$name.err"; then
     echo "failed failed"; return
   fi
   local wall rss

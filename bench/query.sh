@@ -2,7 +2,8 @@
 # Query benchmark: every report, and the `sessions` view in full, run by sts-audit (DataFusion)
 # and by DuckDB on the same Parquet lake, side by side.
 #
-#   bench/query.sh [EVENTS]          default 10000000 events over 7 days, organization layout
+#   bench/query.sh [EVENTS]          default 10000000 events over 8 days, organization layout
+#                                    (the corpus and lake of bench/detect.sh and triage.sh)
 #
 # Both engines run the SQL of queries/views/*.sql and queries/reports/*.sql as written; DuckDB
 # gets one macro, json_get_str(json, key), for the one JSON function the views use. Results are
@@ -16,33 +17,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-10000000}
 OUT=${BENCH_DIR:-bench/out}
-CORPUS=${CORPUS:-$OUT/corpus-q-$EVENTS}
-LAKE=${LAKE:-$OUT/lake-q-$EVENTS}
+CORPUS=${CORPUS:-$OUT/corpus-d-$EVENTS}
+LAKE=${LAKE:-$OUT/lake-d-$EVENTS}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sts-audit-target}
 BIN=$CARGO_TARGET_DIR/release/sts-audit
 mkdir -p "$OUT"
+. bench/lib.sh
+# The CSV goes to /dev/null, as DuckDB's COPY does (the whole sessions table is a gigabyte).
+export MEASURE_OUT=/dev/null
 
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
-cargo build --release --quiet
+# The build `cargo test --release` makes (dev-dependencies unify features): a plain
+# `cargo build --release` would compile DataFusion a second time with other features.
+cargo test --release --no-run --quiet
 if [ ! -d "$LAKE/events" ]; then
-  [ -d "$CORPUS" ] || python3 ../shared/tools/gen_cloudtrail.py "$CORPUS" --events "$EVENTS" --days 7 --org-layout
+  [ -d "$CORPUS" ] || python3 ../shared/tools/gen_cloudtrail.py "$CORPUS" --events "$EVENTS" --days 8 --org-layout
   "$BIN" ingest --quiet --lake "$LAKE" "$CORPUS" > "$OUT/query-ingest.txt" || [ $? -eq 2 ]
 fi
 ROWS=$("$BIN" sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM events" | tail -1)
 FILES=$(find "$LAKE/events" -name '*.parquet' | wc -l)
 MB=$(du -sm "$LAKE/events" | cut -f1)
-
-measure() {  # NAME CMD...: prints "seconds rss_mib"
-  local name=$1; shift
-  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > /dev/null 2> "$OUT/$name.err"; then
-    echo "failed failed"; return
-  fi
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$OUT/$name.time")
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/$name.time")
-  echo "$wall $rss"
-}
 
 cat > "$OUT/duckdb_query.py" <<'PY'
 # duckdb_query.py LAKE (events|derived) TARGET: run TARGET (SQL, a .sql file, or "derive DIR")
@@ -106,7 +101,7 @@ for file in queries/reports/*.sql; do
 done
 
 TABLE=$(cat <<MD
-Lake: \`gen_cloudtrail.py --events $EVENTS --days 7 --org-layout\` ingested: $(python3 -c "print(f'{$ROWS:,}')") events in $FILES Parquet files, $MB MB. $(nproc) cores (DuckDB: threads = 2), DuckDB $(python3 -c "import duckdb; print(duckdb.__version__)"), measured $(date -u +%Y-%m-%d). Each cell is one cold process: open the lake, run, write CSV to /dev/null.
+Lake: \`gen_cloudtrail.py --events $EVENTS --days 8 --org-layout\` ingested: $(python3 -c "print(f'{$ROWS:,}')") events in $FILES Parquet files, $MB MB. $(nproc) cores (DuckDB: threads = 2), DuckDB $(python3 -c "import duckdb; print(duckdb.__version__)"), measured $(date -u +%Y-%m-%d). Each cell is one cold process: open the lake, run, write CSV to /dev/null.
 
 Building the derived tables (once per ingest): \`sts-audit derive\` ${DERIVE_S} s, ${DERIVE_RSS} MiB peak, ${DERIVED_MB} MB of Parquet; DuckDB computing the same four views from the event files and writing them to Parquet: ${DUCK_DERIVE_S} s, ${DUCK_DERIVE_RSS} MiB.
 
