@@ -88,8 +88,8 @@ fn exit_code_of(error: &anyhow::Error) -> u8 {
 /// a hash join's build side, fail instead of spilling).
 const MEMORY_NOTE: &str = "sts-audit: the query needed more memory than its pool (--memory-limit, \
 default half of the available memory): build the derived tables (`sts-audit derive`, or ingest \
-with --derive) so that sessions and assumptions are read instead of computed, narrow --from/--to, \
-or raise --memory-limit";
+with --derive) so that each day's part of the views is read instead of computed, narrow \
+--from/--to, or raise --memory-limit";
 
 /// A query that failed reading Parquet names the lake's damaged files (DataFusion's error
 /// does not say which file it was reading).

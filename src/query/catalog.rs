@@ -414,7 +414,7 @@ async fn register_events(
     Ok(())
 }
 
-async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), QueryError> {
+pub(crate) async fn register_view(ctx: &SessionContext, view: &ViewSql) -> Result<(), QueryError> {
     let frame = ctx.sql(view.sql).await.map_err(|source| QueryError::View {
         name: view.name.to_owned(),
         source: Box::new(source),

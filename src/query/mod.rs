@@ -18,6 +18,7 @@ pub mod derive;
 pub mod detect;
 mod header;
 mod known_files;
+pub mod materialized;
 pub mod report;
 pub mod sql;
 pub mod stored;

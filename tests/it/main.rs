@@ -18,6 +18,7 @@ mod lake_format;
 mod lake_safety;
 mod limits;
 mod lossless;
+mod materialized;
 mod query;
 mod query_limits;
 mod real_logs;

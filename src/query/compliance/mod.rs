@@ -29,6 +29,7 @@ use datafusion::execution::context::SessionContext;
 use crate::query::detect::config::Config;
 use crate::query::detect::findings::Severity;
 use crate::query::detect::{self, DetectError};
+use crate::query::materialized;
 pub use document::{Report, SCHEMA_VERSION};
 pub use error::ComplianceError;
 pub use format::Format;
@@ -51,7 +52,9 @@ pub async fn build(ctx: &SessionContext, request: &Request) -> Result<Report, Co
         .await?
         .ok_or(DetectError::EmptyLake)?;
     let period = period::plan(&span, request.from, request.to)?;
-    let run = detect::detect(ctx, &detect_request(&period, request)).await?;
+    // The sections read sessions and assumptions too: computed once for the whole report.
+    let _computed = materialized::materialize(ctx, &detect::VIEWS_READ).await?;
+    let run = detect::detect_over_computed(ctx, &detect_request(&period, request)).await?;
     let period = period.with_baseline(run.window.baseline_start);
     // The detections registered the config tables (`cfg_org_accounts`, ...) the sections join.
     let sections = sections::run_all(ctx, &period).await?;
