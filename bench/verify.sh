@@ -39,7 +39,7 @@ xargs -0 cat < "$OUT/verify-files" > /dev/null   # warm the page cache
 V_S=(); V_RSS=(); H_S=(); H_RSS=(); P_S=(); P_RSS=()
 for i in $(seq "$RUNS"); do
   read -r s rss < <(measure verify "$BIN" verify "$TRAIL" --public-keys "$TRAIL/public-keys.json" \
-    --from 2024-02-29 --to 2024-03-03 --format json)
+    --from 2024-02-29T23:00:00Z --to 2024-03-02T01:00:00Z --format json)
   V_S+=("$s"); V_RSS+=("$rss")
   read -r s rss < <(measure verify-sha256sum sh -c "xargs -0 sha256sum < '$OUT/verify-files'")
   H_S+=("$s"); H_RSS+=("$rss")
