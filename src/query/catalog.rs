@@ -440,18 +440,7 @@ async fn register_findings(
 ) -> Result<(), QueryError> {
     let setup = || QueryError::setup("findings table");
     let folder = FindingsFolder::of(ctx, events_url)?;
-    let schema = findings::schema();
-    let saved: Arc<dyn TableProvider> = match folder.is_empty().await? {
-        true => Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(setup())?),
-        false => {
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(folder.table_url()?)
-                .with_listing_options(options)
-                .with_schema(schema);
-            Arc::new(ListingTable::try_new(config).map_err(setup())?)
-        }
-    };
+    let saved = folder_table(&folder, findings::schema(), "findings table").await?;
     let newest = row_number()
         .partition_by(vec![col("id")])
         .order_by(vec![
@@ -478,22 +467,31 @@ async fn register_verified(
     ctx: &SessionContext,
     events_url: &ListingTableUrl,
 ) -> Result<(), QueryError> {
-    let setup = || QueryError::setup("verified table");
     let folder = FindingsFolder::of_folder(ctx, events_url, VERIFIED_DIR)?;
-    let schema = verified::schema();
-    let table: Arc<dyn TableProvider> = match folder.is_empty().await? {
-        true => Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(setup())?),
-        false => {
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new(folder.table_url()?)
-                .with_listing_options(options)
-                .with_schema(schema);
-            Arc::new(ListingTable::try_new(config).map_err(setup())?)
-        }
-    };
-    ctx.register_table("verified", table).map_err(setup())?;
+    let table = folder_table(&folder, verified::schema(), "verified table").await?;
+    ctx.register_table("verified", table)
+        .map_err(QueryError::setup("verified table"))?;
     Ok(())
+}
+
+/// The Parquet files of a lake folder as a table of `schema`; empty when there are none.
+async fn folder_table(
+    folder: &FindingsFolder,
+    schema: SchemaRef,
+    what: &'static str,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let setup = || QueryError::setup(what);
+    if folder.is_empty().await? {
+        return Ok(Arc::new(
+            MemTable::try_new(schema, vec![vec![]]).map_err(setup())?,
+        ));
+    }
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(folder.table_url()?)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config).map_err(setup())?))
 }
 
 /// What `schema` and `\d` show about a table: what it is and what each column means.

@@ -65,23 +65,9 @@ impl S3Server {
         }
     }
 
-    /// Fake, static credentials and no shared config: nothing of the machine's AWS setup leaks in.
+    /// Fake, static credentials and no shared config (`isolated_aws`).
     fn env(&self, command: &mut Command) {
-        command
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials",
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT_URL_S3");
+        isolated_aws(command);
     }
 
     /// The AWS CLI against this server.

@@ -65,6 +65,27 @@ pub fn ingest(lake: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Fake, static credentials, region us-east-1 and no shared config or endpoint: nothing of the
+/// machine's AWS setup leaks into `command`, and no request waits for instance metadata.
+pub fn isolated_aws(command: &mut Command) -> &mut Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_ENDPOINT_URL_CLOUDTRAIL")
+}
+
 pub fn count(run: &Run, field: &str) -> u64 {
     run.summary[field]
         .as_u64()

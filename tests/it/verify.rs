@@ -765,24 +765,12 @@ impl FakeCloudTrail {
     /// credentials and nothing of the machine's AWS setup.
     fn command(&self, source: &Path) -> Command {
         let mut command = bin();
-        command
+        isolated_aws(&mut command)
+            .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &self.endpoint)
             .arg("verify")
             .arg(source)
             .args(PERIOD)
-            .args(["--format", "json"])
-            .env("AWS_ENDPOINT_URL_CLOUDTRAIL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials",
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_ENDPOINT_URL");
+            .args(["--format", "json"]);
         command
     }
 
