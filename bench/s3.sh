@@ -20,7 +20,9 @@ TOOLS=$(scripts/install-test-tools.sh)
 mkdir -p "$OUT"
 
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release --quiet
+# The build `cargo test --release` makes (dev-dependencies unify features): a plain
+# `cargo build --release` would compile DataFusion a second time with other features.
+cargo test --release --no-run --quiet
 [ -d "$CORPUS" ] || python3 ../shared/tools/gen_cloudtrail.py "$CORPUS" --events "$EVENTS" --days 1
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
