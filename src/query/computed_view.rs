@@ -9,6 +9,13 @@
 //! the view once with the union of the columns the query's scans asked for, and every scan
 //! serves its columns from that result. The result is kept for later queries of the session
 //! (the shell) and computed again only when one needs a column it lacks.
+//!
+//! A scan's partitions each take every n-th batch of a result, so all of them must read the
+//! same result: a scan takes one when its first partition runs and keeps it. (They once asked
+//! the shared slot each time, and a scan served from an earlier query's result could see its
+//! other partitions served from a recomputation, whose batches fall differently: rows were
+//! read twice or not at all, nondeterministically; `sessions` lost role chains after `analyze`
+//! had run its reports.)
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -45,8 +52,8 @@ pub struct ComputedView {
 struct Shared {
     /// Every column a scan has asked for so far.
     wanted: Mutex<BTreeSet<usize>>,
-    /// The computed rows, for the columns listed with them.
-    computed: tokio::sync::Mutex<Option<Computed>>,
+    /// The latest computed rows, for the columns listed with them.
+    computed: tokio::sync::Mutex<Option<Arc<Computed>>>,
 }
 
 #[derive(Debug)]
@@ -107,6 +114,7 @@ impl TableProvider for ComputedView {
         Ok(Arc::new(ComputedScanExec {
             plan: self.plan.clone(),
             shared: self.shared.clone(),
+            taken: Arc::default(),
             state,
             columns,
             schema,
@@ -126,6 +134,8 @@ fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
 struct ComputedScanExec {
     plan: LogicalPlan,
     shared: Arc<Shared>,
+    /// The result this scan's partitions all read, taken when the first of them runs.
+    taken: Arc<tokio::sync::OnceCell<Arc<Computed>>>,
     state: SessionState,
     columns: Vec<usize>,
     schema: SchemaRef,
@@ -133,28 +143,36 @@ struct ComputedScanExec {
 }
 
 impl Shared {
-    /// The view's rows for `columns`, computing the view first if no result has them all.
-    async fn rows(
+    /// The latest result, computed first if none has all of `columns`.
+    async fn result(
         &self,
         plan: &LogicalPlan,
         state: &SessionState,
         columns: &[usize],
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Arc<Computed>> {
         let mut computed = self.computed.lock().await;
-        let covers = |c: &Computed| columns.iter().all(|i| c.columns.contains(i));
-        if !computed.as_ref().is_some_and(covers) {
-            let wanted: Vec<usize> = lock(&self.wanted)?.iter().copied().collect();
-            *computed = Some(compute(plan, state, wanted).await?);
+        match computed.as_ref() {
+            Some(result) if columns.iter().all(|i| result.columns.contains(i)) => {
+                Ok(result.clone())
+            }
+            _ => {
+                let wanted: Vec<usize> = lock(&self.wanted)?.iter().copied().collect();
+                let result = Arc::new(compute(plan, state, wanted).await?);
+                *computed = Some(result.clone());
+                Ok(result)
+            }
         }
-        let Some(computed) = computed.as_ref() else {
-            return Err(DataFusionError::Internal("view not computed".into()));
-        };
+    }
+}
+
+impl Computed {
+    /// The rows for `columns` (all of which the result has).
+    fn rows(&self, columns: &[usize]) -> Result<Vec<RecordBatch>> {
         let positions: Vec<usize> = columns
             .iter()
-            .filter_map(|i| computed.columns.iter().position(|c| c == i))
+            .filter_map(|i| self.columns.iter().position(|c| c == i))
             .collect();
-        computed
-            .batches
+        self.batches
             .iter()
             .map(|batch| Ok(batch.project(&positions)?))
             .collect()
@@ -234,12 +252,16 @@ impl ExecutionPlan for ComputedScanExec {
     ) -> Result<SendableRecordBatchStream> {
         let partitions = self.properties.partitioning.partition_count();
         let shared = self.shared.clone();
+        let taken = self.taken.clone();
         let plan = self.plan.clone();
         let state = self.state.clone();
         let columns = self.columns.clone();
         let schema = self.schema.clone();
         let rows = async move {
-            let batches = shared.rows(&plan, &state, &columns).await?;
+            let result = taken
+                .get_or_try_init(|| shared.result(&plan, &state, &columns))
+                .await?;
+            let batches = result.rows(&columns)?;
             // Declared with this scan's schema (the same columns, planned the same way).
             let mine: Vec<Result<RecordBatch>> = batches
                 .into_iter()
@@ -263,5 +285,69 @@ impl ExecutionPlan for ComputedScanExec {
             self.schema.clone(),
             stream,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::physical_plan::common::collect as collect_stream;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    fn numbers(schema: &SchemaRef, values: std::ops::Range<i64>) -> RecordBatch {
+        let tens = values.clone().map(|v| v * 10);
+        let columns: Vec<arrow::array::ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(values)),
+            Arc::new(Int64Array::from_iter_values(tens)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).expect("two Int64 columns")
+    }
+
+    fn first_column(batches: &[RecordBatch]) -> Vec<i64> {
+        let mut values: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        values.sort_unstable();
+        values
+    }
+
+    /// Between one partition of a scan and the next, another scan wants a column the result
+    /// lacks and the source has changed: the view is computed again with its batches shifted.
+    /// The first scan's partitions must still read one result, every row exactly once.
+    #[tokio::test]
+    async fn a_scans_partitions_read_one_result_when_another_scan_recomputes() -> Result<()> {
+        let config = SessionConfig::new().with_target_partitions(2);
+        let ctx = SessionContext::new_with_config(config);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("tens", DataType::Int64, false),
+        ]));
+        let batches = (0..4)
+            .map(|i| numbers(&schema, i * 10..i * 10 + 10))
+            .collect();
+        let source = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+        ctx.register_table("t", source.clone())?;
+        let view = ComputedView::new(ctx.table("t").await?.into_unoptimized_plan());
+        let state = ctx.state();
+
+        let narrow = view.scan(&state, Some(&vec![0]), &[], None).await?;
+        let mut read = collect_stream(narrow.execute(0, ctx.task_ctx())?).await?;
+        source.batches[0]
+            .write()
+            .await
+            .insert(0, numbers(&schema, 100..105));
+        let wide = view.scan(&state, Some(&vec![0, 1]), &[], None).await?;
+        let recomputed = collect(wide, ctx.task_ctx()).await?;
+        read.extend(collect_stream(narrow.execute(1, ctx.task_ctx())?).await?);
+
+        assert_eq!(first_column(&read), (0..40).collect::<Vec<_>>());
+        let mut expected: Vec<i64> = (0..40).collect();
+        expected.extend(100..105);
+        assert_eq!(first_column(&recomputed), expected);
+        Ok(())
     }
 }
