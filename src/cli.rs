@@ -109,6 +109,7 @@ Examples:
   sts-audit verify /data/cloudtrail --public-keys keys.json --from 2024-03-01 --to 2024-03-02
   sts-audit verify s3://my-trail-bucket --public-keys keys.json --from -1d --format json
   sts-audit verify /data/cloudtrail --public-keys keys.json --from -1d --lake /data/sts-lake
+  sts-audit verify s3://my-trail-bucket --from -7d --format csv > verdicts.csv
 
 Exit codes: 0 everything of the period verified, 4 something did not, 1 the run failed, 64 bad
 command line.";
@@ -116,8 +117,16 @@ command line.";
 /// `verify --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VerifyFormat {
+    /// The counts by account and region, the problems, the verdict
     Table,
+    /// The same as one JSON object (totals, regions, problems, errors, passed)
     Json,
+    /// The table as a Markdown document
+    Markdown,
+    /// One row per digest, log file and gap: the columns of the lake's `verified` table
+    Csv,
+    /// One JSON object a line per digest, log file and gap, as csv
+    Ndjson,
 }
 
 #[derive(Debug, Args)]

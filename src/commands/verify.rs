@@ -2,6 +2,8 @@
 //! `verify`), the report on stdout, and with `--lake` the verdicts kept in the lake. Exit 0
 //! when everything of the period verified, 4 when something did not.
 
+use std::io::Write;
+
 use chrono::{DateTime, Utc};
 use sts_audit::aws::AwsOptions;
 use sts_audit::error::PlanError;
@@ -10,10 +12,11 @@ use sts_audit::lake::scope::Scope;
 use sts_audit::plan;
 use sts_audit::verify::chain::Period;
 use sts_audit::verify::keys::PublicKeys;
+use sts_audit::verify::report::FileVerdict;
 use sts_audit::verify::{self, VerifyPlan, record};
 
-use super::{Outcome, print_stdout};
-use crate::cli::{VerifyArgs, VerifyFormat};
+use super::{Outcome, Output, print_stdout, runtime, write_batch};
+use crate::cli::{OutputFormat, VerifyArgs, VerifyFormat};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let now = Utc::now();
@@ -25,11 +28,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         .map_err(PlanError::Url)?;
     let plan = plan_of(args, now)?;
     let report = verify::run(&plan)?;
-    let text = match args.format {
-        VerifyFormat::Table => report.render_text(),
-        VerifyFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-    };
-    print_stdout(&text)?;
+    match args.format {
+        VerifyFormat::Table => print_stdout(&report.render_text())?,
+        VerifyFormat::Markdown => print_stdout(&report.render_markdown())?,
+        VerifyFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?,
+        VerifyFormat::Csv => print_verdicts(&report.records, OutputFormat::Csv, now)?,
+        VerifyFormat::Ndjson => print_verdicts(&report.records, OutputFormat::Ndjson, now)?,
+    }
     if let Some(lake) = &lake {
         let written = record::write(lake, &plan.aws, &report.records, now)?;
         eprintln!(
@@ -41,6 +46,26 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         true => Outcome::Success,
         false => Outcome::Unverified,
     })
+}
+
+/// Every verdict as a row of the lake's `verified` table, by account, region, time and file.
+fn print_verdicts(
+    verdicts: &[FileVerdict],
+    format: OutputFormat,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut sorted = verdicts.to_vec();
+    sorted.sort_by(|a, b| {
+        let key = |v: &FileVerdict| (v.account.clone(), v.region.clone(), v.start, v.kind);
+        key(a).cmp(&key(b)).then_with(|| a.subject.cmp(&b.subject))
+    });
+    let batch = record::batch(&sorted, now)?;
+    let mut out = Output::stdout();
+    runtime()?.block_on(write_batch(batch, format, &mut out))?;
+    match out.writer.flush() {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// The flags as a plan: the period (default: everything found, up to now), sources, keys.

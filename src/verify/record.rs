@@ -66,6 +66,24 @@ fn write_local(root: &std::path::Path, name: &str, bytes: &[u8]) -> Result<Strin
 
 /// The verdicts as one Parquet file of `lake::verified`'s schema.
 fn parquet_bytes(verdicts: &[FileVerdict], at: DateTime<Utc>) -> Result<Vec<u8>, String> {
+    let batch = batch(verdicts, at).map_err(|e| e.to_string())?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
+        .map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// The verdicts as rows of `lake::verified`'s schema (`verified_at` = `at`): what the lake
+/// keeps, and what `verify --format csv|ndjson` prints.
+pub fn batch(
+    verdicts: &[FileVerdict],
+    at: DateTime<Utc>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let text = |get: &dyn Fn(&FileVerdict) -> Option<String>| -> ArrayRef {
         Arc::new(verdicts.iter().map(get).collect::<StringArray>())
     };
@@ -93,16 +111,7 @@ fn parquet_bytes(verdicts: &[FileVerdict], at: DateTime<Utc>) -> Result<Vec<u8>,
         text(&|v| v.method.map(|m| method_name(m).to_owned())),
         time(&|_| Some(at)),
     ];
-    let batch = RecordBatch::try_new(verified::schema(), columns).map_err(|e| e.to_string())?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))
-        .map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
-    Ok(bytes)
+    RecordBatch::try_new(verified::schema(), columns)
 }
 
 fn method_name(method: super::chain::SignatureFrom) -> &'static str {

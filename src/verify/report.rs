@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets::ASCII_MARKDOWN};
 use serde::Serialize;
 
+use crate::render::{markdown_cell, visible};
+
 use super::chain::{ChainId, ChainOutcome, DigestNode, DigestStatus, Gap, Period, SignatureFrom};
 use super::inventory::Inventory;
 use super::logs::{CheckedLog, LogStatus};
@@ -308,8 +310,77 @@ fn problems(records: &[FileVerdict]) -> Vec<Problem> {
 }
 
 impl VerifyReport {
-    /// The table: one row per account and region, then the problems, then the verdict.
+    /// The table: one row per account and region, then the problems, then the verdict. Names
+    /// come from the sources (an injected file names itself): control characters are escaped.
     pub fn render_text(&self) -> String {
+        let mut text = format!("{}\n", self.summary_table(|t| visible(t).into_owned()));
+        for problem in &self.problems {
+            text += &format!(
+                "{} {} {} {}: {}{}\n",
+                problem.kind,
+                visible(&problem.status),
+                visible(&problem.account),
+                visible(&problem.region),
+                visible(&problem.file),
+                match problem.detail.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", visible(&problem.detail)),
+                }
+            );
+        }
+        for error in &self.errors {
+            text += &format!("error: {}\n", visible(error));
+        }
+        text + self.verdict() + "\n"
+    }
+
+    /// [`render_text`](Self::render_text) as a Markdown document: the period, the table, the
+    /// problems as a list, the verdict. Cells cannot open a tag or a column.
+    pub fn render_markdown(&self) -> String {
+        let cell = |t: &str| markdown_cell(&visible(t));
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let from = self
+            .from
+            .map(time)
+            .unwrap_or_else(|| "the first digest".into());
+        let mut text = format!(
+            "## CloudTrail log integrity, {from} .. {}\n\n{}\n\n",
+            time(self.to),
+            self.summary_table(cell)
+        );
+        if !self.problems.is_empty() {
+            text += "### Problems\n\n";
+            for p in &self.problems {
+                let detail = match p.detail.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", cell(&p.detail)),
+                };
+                text += &format!(
+                    "- {} {} {} {}: {}{detail}\n",
+                    p.kind,
+                    cell(&p.status),
+                    cell(&p.account),
+                    cell(&p.region),
+                    cell(&p.file),
+                );
+            }
+            text += "\n";
+        }
+        for error in &self.errors {
+            text += &format!("- error: {}\n", cell(error));
+        }
+        text + "**" + self.verdict() + "**\n"
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.passed {
+            true => "verified: every digest and log file of the period checks out",
+            false => "NOT verified: see the problems above",
+        }
+    }
+
+    /// One row per account and region and one for all, each name through `cell`.
+    fn summary_table(&self, cell: impl Fn(&str) -> String) -> Table {
         let mut table = Table::new();
         table.load_preset(ASCII_MARKDOWN).set_header(vec![
             "account",
@@ -329,36 +400,14 @@ impl VerifyReport {
         ]);
         for region in &self.regions {
             table.add_row(row(
-                &region.account,
-                &region.region,
-                &region.trails.join(" "),
+                &cell(&region.account),
+                &cell(&region.region),
+                &cell(&region.trails.join(" ")),
                 &region.counts,
             ));
         }
         table.add_row(row("(all)", "", "", &self.totals));
-        let mut text = format!("{table}\n");
-        for problem in &self.problems {
-            text += &format!(
-                "{} {} {} {}: {}{}\n",
-                problem.kind,
-                problem.status,
-                problem.account,
-                problem.region,
-                problem.file,
-                match problem.detail.is_empty() {
-                    true => String::new(),
-                    false => format!(" ({})", problem.detail),
-                }
-            );
-        }
-        for error in &self.errors {
-            text += &format!("error: {error}\n");
-        }
-        text += match self.passed {
-            true => "verified: every digest and log file of the period checks out\n",
-            false => "NOT verified: see the problems above\n",
-        };
-        text
+        table
     }
 }
 

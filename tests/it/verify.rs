@@ -537,6 +537,98 @@ fn an_injected_log_file_is_reported_unlisted() {
     );
 }
 
+/// `verify --format FORMAT` on the trail in `dir`: exit code and stdout.
+fn verify_as(dir: &Path, keys: &Path, format: &str) -> (Option<i32>, String) {
+    let output = bin()
+        .arg("verify")
+        .arg(dir.join("bucket"))
+        .arg("--public-keys")
+        .arg(keys)
+        .args(PERIOD)
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    (output.status.code(), stdout)
+}
+
+#[test]
+fn every_verdict_is_a_row_and_a_file_named_to_fool_the_reader_is_shown_escaped() {
+    let (dir, _, keys) = trail(TrailSpec::default());
+    // An attacker who can write to the bucket picks the name: a terminal escape that erases
+    // the line, and a Markdown column.
+    let injected = log_of(dir.path(), 3).with_file_name(format!(
+        "{ACCOUNT}_CloudTrail_{REGION}_20240301T0320Z_inj\u{1b}[2Kected|x.json.gz"
+    ));
+    std::fs::write(
+        &injected,
+        gzip(log_json(ACCOUNT, CHAIN_START + 3 * 3600 + 900, 9).as_bytes()),
+    )
+    .unwrap();
+
+    let (code, table) = verify_as(dir.path(), &keys, "table");
+    assert_eq!(code, Some(4), "{table}");
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+    assert!(
+        table.contains("log unlisted 111122223333 eu-west-1"),
+        "{table}"
+    );
+
+    let (code, markdown) = verify_as(dir.path(), &keys, "markdown");
+    assert_eq!(code, Some(4));
+    assert!(
+        markdown.starts_with("## CloudTrail log integrity, 2024-03-01T00:00:00Z"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| 111122223333 | eu-west-1 | org_trail | 5 "),
+        "{markdown}"
+    );
+    assert!(!markdown.contains('\u{1b}'), "{markdown:?}");
+    assert!(markdown.contains("ected\\|x.json.gz"), "{markdown}");
+    assert!(markdown.contains("**NOT verified"), "{markdown}");
+
+    // Every digest (6), log file (12 listed, 1 injected) and gap (none) is one row, with the
+    // lake's `verified` columns.
+    let (code, csv) = verify_as(dir.path(), &keys, "csv");
+    assert_eq!(code, Some(4));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "source_file,kind,status,detail,account_id,region,trail,period_start,period_end,\
+             digest_file,method,verified_at"
+        )
+    );
+    assert_eq!(lines.count(), 19, "{csv}");
+    assert!(!csv.contains('\u{1b}'), "{csv:?}");
+
+    let (code, ndjson) = verify_as(dir.path(), &keys, "ndjson");
+    assert_eq!(code, Some(4));
+    let rows: Vec<Value> = ndjson
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let count = |kind: &str, status: &str| {
+        rows.iter()
+            .filter(|r| r["kind"] == kind && r["status"] == status)
+            .count()
+    };
+    assert_eq!(
+        [
+            count("digest", "valid"),
+            count("digest", "pending"),
+            count("log", "valid"),
+            count("log", "pending"),
+            count("log", "unlisted"),
+            rows.len()
+        ],
+        [5, 1, 10, 2, 1, 19]
+    );
+    let unlisted = rows.iter().find(|r| r["status"] == "unlisted").unwrap();
+    assert_eq!(unlisted["source_file"], injected.to_str().unwrap());
+}
+
 #[test]
 fn a_deleted_digest_in_the_middle_is_one_missing_hour() {
     let (dir, digests, keys) = trail(TrailSpec::default());
