@@ -309,24 +309,32 @@ fn problems(records: &[FileVerdict]) -> Vec<Problem> {
     problems
 }
 
+impl Problem {
+    /// `kind status account region: file (detail)`, each name through `shown`.
+    fn line(&self, shown: impl Fn(&str) -> String) -> String {
+        let detail = match self.detail.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", shown(&self.detail)),
+        };
+        format!(
+            "{} {} {} {}: {}{detail}",
+            self.kind,
+            shown(&self.status),
+            shown(&self.account),
+            shown(&self.region),
+            shown(&self.file),
+        )
+    }
+}
+
 impl VerifyReport {
     /// The table: one row per account and region, then the problems, then the verdict. Names
     /// come from the sources (an injected file names itself): control characters are escaped.
     pub fn render_text(&self) -> String {
         let mut text = format!("{}\n", self.summary_table(|t| visible(t).into_owned()));
         for problem in &self.problems {
-            text += &format!(
-                "{} {} {} {}: {}{}\n",
-                problem.kind,
-                visible(&problem.status),
-                visible(&problem.account),
-                visible(&problem.region),
-                visible(&problem.file),
-                match problem.detail.is_empty() {
-                    true => String::new(),
-                    false => format!(" ({})", visible(&problem.detail)),
-                }
-            );
+            text += &problem.line(|t| visible(t).into_owned());
+            text += "\n";
         }
         for error in &self.errors {
             text += &format!("error: {}\n", visible(error));
@@ -350,19 +358,8 @@ impl VerifyReport {
         );
         if !self.problems.is_empty() {
             text += "### Problems\n\n";
-            for p in &self.problems {
-                let detail = match p.detail.is_empty() {
-                    true => String::new(),
-                    false => format!(" ({})", cell(&p.detail)),
-                };
-                text += &format!(
-                    "- {} {} {} {}: {}{detail}\n",
-                    p.kind,
-                    cell(&p.status),
-                    cell(&p.account),
-                    cell(&p.region),
-                    cell(&p.file),
-                );
+            for problem in &self.problems {
+                text += &format!("- {}\n", problem.line(cell));
             }
             text += "\n";
         }

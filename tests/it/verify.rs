@@ -429,16 +429,8 @@ fn an_intact_trail_verifies_offline_with_its_newest_digest_pending() {
     assert_eq!(region["trails"], serde_json::json!([TRAIL]));
 
     // The table says the same.
-    let output = bin()
-        .arg("verify")
-        .arg(dir.path().join("bucket"))
-        .arg("--public-keys")
-        .arg(&keys)
-        .args(PERIOD)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0));
+    let (code, text) = verify_as(dir.path(), &keys, "table");
+    assert_eq!(code, Some(0));
     assert!(
         text.contains("| 111122223333 | eu-west-1 | org_trail | 5 "),
         "{text}"
@@ -508,17 +500,20 @@ fn a_deleted_log_file_is_reported_missing() {
     );
 }
 
+/// A log file of hour 3 that no digest lists, its name ending in `unique`; returns its path.
+fn inject_log(dir: &Path, unique: &str) -> PathBuf {
+    let injected = log_of(dir, 3).with_file_name(format!(
+        "{ACCOUNT}_CloudTrail_{REGION}_20240301T0320Z_{unique}.json.gz"
+    ));
+    let records = log_json(ACCOUNT, CHAIN_START + 3 * 3600 + 900, 9);
+    std::fs::write(&injected, gzip(records.as_bytes())).unwrap();
+    injected
+}
+
 #[test]
 fn an_injected_log_file_is_reported_unlisted() {
     let (dir, _, keys) = trail(TrailSpec::default());
-    let injected = log_of(dir.path(), 3).with_file_name(format!(
-        "{ACCOUNT}_CloudTrail_{REGION}_20240301T0320Z_injectedinjected.json.gz"
-    ));
-    std::fs::write(
-        &injected,
-        gzip(log_json(ACCOUNT, CHAIN_START + 3 * 3600 + 900, 9).as_bytes()),
-    )
-    .unwrap();
+    let injected = inject_log(dir.path(), "injectedinjected");
     let run = check(dir.path(), &keys, &[]);
     assert_eq!(run.code, 4);
     assert_eq!(
@@ -557,14 +552,7 @@ fn every_verdict_is_a_row_and_a_file_named_to_fool_the_reader_is_shown_escaped()
     let (dir, _, keys) = trail(TrailSpec::default());
     // An attacker who can write to the bucket picks the name: a terminal escape that erases
     // the line, and a Markdown column.
-    let injected = log_of(dir.path(), 3).with_file_name(format!(
-        "{ACCOUNT}_CloudTrail_{REGION}_20240301T0320Z_inj\u{1b}[2Kected|x.json.gz"
-    ));
-    std::fs::write(
-        &injected,
-        gzip(log_json(ACCOUNT, CHAIN_START + 3 * 3600 + 900, 9).as_bytes()),
-    )
-    .unwrap();
+    let injected = inject_log(dir.path(), "inj\u{1b}[2Kected|x");
 
     let (code, table) = verify_as(dir.path(), &keys, "table");
     assert_eq!(code, Some(4), "{table}");
